@@ -1,0 +1,77 @@
+"""Network in Network (Lin, Chen & Yan 2013), CIFAR-10 model, and its ablations.
+
+The paper's model: three mlpconv blocks (5x5 conv 192 -> 1x1 160 -> 1x1 96,
+5x5 conv 192 -> 1x1 192 -> 1x1 192, 3x3 conv 192 -> 1x1 192 -> 1x1 10), 3x3/2
+max pooling after the first block, 3x3/2 average pooling after the second,
+dropout 0.5 after both, global average pooling over the last block's 10 maps
+(no fully connected layer). 966,986 parameters with biases.
+
+Ablations, each a different `blocks` / `linear_1x1` (see configs/nin.py):
+- RELU_ONLY_BLOCKS: every hidden 1x1 layer replaced by "just a ReLU". After the
+  conv's own ReLU another ReLU is the identity (relu(relu(x)) = relu(x)), so
+  this removes the per-pixel MLP entirely; the classifier 1x1 stays, since
+  something must map 192 maps to 10 classes.
+- linear_1x1=True: the 1x1 layers keep their weights but lose their ReLUs.
+  Each block is then a single kxk conv in disguise (`fold_linear_1x1`).
+"""
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from nin import layers
+
+# (kernel size, (conv width, 1x1 widths...)) per mlpconv block.
+PAPER_BLOCKS = ((5, (192, 160, 96)), (5, (192, 192, 192)), (3, (192, 192, 10)))
+RELU_ONLY_BLOCKS = ((5, (192,)), (5, (192,)), (3, (192, 10)))
+
+
+class NiN(nn.Module):
+  """NiN for 32x32 inputs; the last block's last width is the class count."""
+  num_classes: int = 10
+  blocks: Sequence[Any] = PAPER_BLOCKS
+  pools: Sequence[str] = ('max', 'avg')
+  linear_1x1: bool = False
+  dropout_rate: float = 0.5
+  use_bn: bool = False
+  impl: str = 'dense'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    if self.blocks[-1][1][-1] != self.num_classes:
+      raise ValueError(f'NiN: the last block must end with num_classes='
+                       f'{self.num_classes} maps, got blocks={self.blocks}')
+    if len(self.pools) != len(self.blocks) - 1:
+      raise ValueError(f'NiN: need one pool between blocks, got pools={self.pools}')
+    x = x.astype(self.dtype)
+    for i, (k, widths) in enumerate(self.blocks):
+      x = layers.MlpConv(k, tuple(widths), linear_1x1=self.linear_1x1,
+                         use_bn=self.use_bn, impl=self.impl, dtype=self.dtype,
+                         name=f'block{i + 1}')(x, train)
+      if i < len(self.pools):
+        pool = {'max': layers.MaxPool, 'avg': layers.AvgPool}[self.pools[i]]
+        x = pool(3, 2, name=f'pool{i + 1}')(x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return layers.global_avg_pool(x).astype(jnp.float32)
+
+
+def fold_linear_1x1(params, blocks):
+  """Folds every linear 1x1 layer of a `linear_1x1=True` NiN into its conv.
+
+  Returns `(folded_blocks, folded_params)` for a NiN with no 1x1 layer at all
+  whose outputs equal the linear model's: each block becomes one kxk conv of
+  the block's output width.
+  """
+  folded_blocks, folded = [], {}
+  for i, (k, widths) in enumerate(blocks):
+    block = params[f'block{i + 1}']
+    if any('bn' in unit for unit in block.values()):
+      raise ValueError('fold_linear_1x1 needs a model without BatchNorm')
+    kernel, bias = block['conv']['conv']['kernel'], block['conv']['conv']['bias']
+    for j in range(1, len(widths)):
+      dense = block[f'mlp{j}']['conv']
+      kernel, bias = layers.fold_linear_1x1(kernel, bias, dense['kernel'], dense['bias'])
+    folded_blocks.append((k, (widths[-1],)))
+    folded[f'block{i + 1}'] = {'conv': {'conv': {'kernel': kernel, 'bias': bias}}}
+  return tuple(folded_blocks), folded

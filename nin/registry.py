@@ -1,0 +1,36 @@
+"""The one place where the library reaches the model families."""
+from typing import Any, Mapping
+
+import flax.linen as nn
+
+from models import googlenet, nin as nin_model, plain
+
+MODELS = {
+    'nin': nin_model.NiN,
+    'googlenet': googlenet.GoogLeNet,
+    'plain': plain.Plain,
+}
+
+
+class ConfigError(ValueError):
+  """A bad value in a config: the message names it and the valid choices."""
+
+
+def check_choice(what: str, value: Any, choices) -> None:
+  if value not in choices:
+    raise ConfigError(f'Unknown {what} {value!r}; valid: {", ".join(map(str, choices))}')
+
+
+def build_model(model_config: Mapping[str, Any], **overrides) -> nn.Module:
+  """Builds `model_config.name` with the remaining fields as arguments."""
+  kwargs = dict(model_config)
+  name = kwargs.pop('name', None)
+  check_choice('model name', name, MODELS)
+  kwargs.update(overrides)
+  cls = MODELS[name]
+  fields = set(cls.__dataclass_fields__) - {'parent', 'name'}
+  unknown = sorted(set(kwargs) - fields)
+  if unknown:
+    raise ConfigError(f'Unknown argument(s) {", ".join(unknown)} for model {name!r}; '
+                      f'valid: {", ".join(sorted(fields))}')
+  return cls(**kwargs)

@@ -1,0 +1,154 @@
+"""Model sizes against the papers, and `impl` / folding equivalences on whole models."""
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import pytest
+
+from configs import googlenet as googlenet_config
+from configs import nin as nin_config
+from configs import plain as plain_config
+from models import nin as nin_model
+from nin import layers, registry, summary
+
+
+def _n_params(tree):
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))
+
+
+def _init_shapes(model, size=32):
+  return jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, size, size, 3)))
+
+
+def test_nin_has_the_paper_parameter_count():
+  model = registry.build_model(nin_config.get_config().model)
+  assert _n_params(_init_shapes(model)['params']) == 966_986
+
+
+def test_ablations_change_only_what_they_claim():
+  relu_only = registry.build_model(nin_config.get_config('relu_only').model)
+  params = _init_shapes(relu_only)['params']
+  # No hidden 1x1 layer is left; only the classifier maps 192 maps to 10.
+  assert set(params['block1']) == {'conv'} and set(params['block3']) == {'conv', 'mlp1'}
+  linear = registry.build_model(nin_config.get_config('linear').model)
+  assert _n_params(_init_shapes(linear)['params']) == 966_986
+
+
+def _logits_for_all_impls(config, size=32, batch=2):
+  x = jax.random.normal(jax.random.key(1), (batch, size, size, 3))
+  model = registry.build_model(config.model)
+  variables = model.init(jax.random.key(0), x)
+  out = {}
+  for impl in layers.IMPLS:
+    m = registry.build_model(config.model, impl=impl)
+    chex.assert_trees_all_equal_shapes(variables, m.init(jax.random.key(0), x))
+    out[impl] = jax.jit(m.apply)(variables, x)
+  return out
+
+
+@pytest.mark.parametrize('config', [
+    nin_config.get_config(), nin_config.get_config('relu_only'),
+    googlenet_config.get_config(), googlenet_config.get_config('naive,smoke'),
+    plain_config.get_config(),
+], ids=['nin', 'nin_relu_only', 'googlenet', 'googlenet_naive', 'plain'])
+def test_every_impl_gives_the_same_logits(config):
+  out = _logits_for_all_impls(config)
+  chex.assert_shape(out['dense'], (2, config.model.num_classes))
+  chex.assert_tree_all_finite(out['dense'])
+  chex.assert_trees_all_close(out['dense'], out['conv'], rtol=1e-4, atol=1e-4)
+  chex.assert_trees_all_close(out['dense'], out['einsum'], rtol=1e-4, atol=1e-4)
+
+
+def test_linear_nin_folds_into_a_nin_without_1x1_layers():
+  config = nin_config.get_config('linear')
+  model = registry.build_model(config.model)
+  x = jax.random.normal(jax.random.key(2), (2, 32, 32, 3))
+  params = model.init(jax.random.key(0), x)['params']
+  blocks, folded = nin_model.fold_linear_1x1(params, config.model.blocks)
+  assert blocks == ((5, (96,)), (5, (192,)), (3, (10,)))
+  folded_model = nin_model.NiN(blocks=blocks)
+  assert _n_params(folded) < _n_params(params)
+  chex.assert_trees_all_equal_shapes(folded, folded_model.init(jax.random.key(0), x)['params'])
+  chex.assert_trees_all_close(folded_model.apply({'params': folded}, x),
+                              model.apply({'params': params}, x), rtol=1e-4, atol=1e-5)
+
+
+def test_fold_refuses_batchnorm():
+  config = nin_config.get_config('linear,bn')
+  variables = _init_shapes(registry.build_model(config.model))
+  with pytest.raises(ValueError, match='BatchNorm'):
+    nin_model.fold_linear_1x1(variables['params'], config.model.blocks)
+
+
+def test_unknown_model_name_lists_the_valid_names():
+  with pytest.raises(registry.ConfigError, match=r"'resnet'.*googlenet, nin, plain|nin, googlenet, plain"):
+    registry.build_model({'name': 'resnet'})
+
+
+def test_unknown_model_argument_is_named():
+  with pytest.raises(registry.ConfigError, match=r"widht.*'nin'"):
+    registry.build_model({'name': 'nin', 'widht': 3})
+
+
+def test_unknown_config_variant_lists_the_valid_ones():
+  with pytest.raises(ValueError, match=r"'lineer'.*linear"):
+    nin_config.get_config('lineer')
+
+
+def test_plain_baseline_has_no_1x1_layer_and_nin_sized_parameters():
+  model = registry.build_model(plain_config.get_config().model)
+  params = _init_shapes(model)['params']
+  kernels = [k for k in jax.tree.leaves(params) if k.ndim == 4]
+  assert all(k.shape[:2] == (3, 3) for k in kernels)
+  assert abs(_n_params(params) / 966_986 - 1) < 0.05
+
+
+# Table 1 of Szegedy et al. 2014: (params in K = 1024 weights, ops in M = 1e6 multiply-adds).
+# Its params count weights only (no biases) and ops = output pixels x params.
+TABLE1 = {
+    'conv1': (2.7, 34), 'conv2': (112, 360),
+    '3a': (159, 128), '3b': (380, 304),
+    '4a': (364, 73), '4b': (437, 88), '4c': (463, 100), '4d': (580, 119), '4e': (840, 170),
+    '5a': (1072, 54), '5b': (1388, 71), 'classifier': (1000, 1),
+}
+# Where the table's own arithmetic slips (recomputed from its channel columns):
+# conv1 is 7*7*3*64 = 9.2K weights, not 2.7K, so 112*112*9.2K = 118M ops, not 34M;
+# 4c is 497.5K, not 463K (its 100M ops are right); 5a is 1018K, not 1072K, and its
+# 54M ops are 7*7*1072K, the slipped figure (the right one is 51M).
+PARAM_SLIPS = {'conv1', '4c', '5a'}
+OPS_SLIPS = {'conv1', '5a'}
+
+
+def test_googlenet_imagenet_layout_matches_table_1():
+  config = googlenet_config.get_config('imagenet')
+  model = registry.build_model(config.model)
+  rows = {r.name: r for r in summary.summarize(model, (224, 224, 3))}
+  params = _init_shapes(model, 224)['params']
+
+  def weights(*names):
+    return sum(math.prod(x.shape) for n in names
+               for k, x in jax.tree_util.tree_leaves_with_path(params[n])
+               if 'kernel' in jax.tree_util.keystr(k))
+
+  ours = {'conv1': (weights('conv1'), rows['conv1'].macs),
+          'conv2': (weights('conv2_reduce', 'conv2'), rows['conv2_reduce'].macs + rows['conv2'].macs),
+          'classifier': (weights('classifier'), rows['classifier'].macs)}
+  ours.update({b: (weights(b), rows[b].macs) for b in TABLE1 if b[0].isdigit()})
+  assert rows['3a'].output_shape == (28, 28, 256) and rows['4e'].output_shape == (14, 14, 832)
+  assert rows['5b'].output_shape == (7, 7, 1024)
+  for name, (k_params, m_ops) in TABLE1.items():
+    p, macs = ours[name]
+    if name not in PARAM_SLIPS:
+      assert abs(p / 1024 / k_params - 1) < 0.02, (name, p / 1024, k_params)
+    if name not in OPS_SLIPS:
+      assert abs(macs / 1e6 - m_ops) <= max(1.0, 0.01 * m_ops), (name, macs / 1e6, m_ops)
+  assert round(weights('conv1') / 1024, 1) == 9.2 and round(weights('4c') / 1024, 1) == 497.5
+  assert round(rows['5a'].macs / 1e6) == 51
+
+
+def test_bottleneck_cuts_inception_cost():
+  full = summary.totals(summary.summarize(registry.build_model(googlenet_config.get_config().model)))
+  naive = summary.totals(summary.summarize(
+      registry.build_model(googlenet_config.get_config('naive').model)))
+  assert naive['macs'] > 3 * full['macs'] and naive['params'] > 3 * full['params']
