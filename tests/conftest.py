@@ -3,3 +3,27 @@ import os
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+
+import pytest  # noqa: E402
+
+import cifar_fixture  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def cifar_dirs(tmp_path_factory):
+  """A small CIFAR-10 tarball, prepared once through the real TFDS builder, offline.
+
+  Returns (data_dir, manual_dir, (train arrays), (test arrays)).
+  """
+  root = tmp_path_factory.mktemp('cifar')
+  train, test = cifar_fixture.make_arrays(n_per_batch=40, n_test=50)
+  path = cifar_fixture.write_tarball(str(root / 'manual'), train, test)
+  with pytest.MonkeyPatch.context() as mp:
+    cifar_fixture.register_fake_checksum(mp, path)
+    from configs import common
+    from nin import data
+    cfg = common.get_base_config().dataset
+    cfg.data_dir, cfg.manual_dir = str(root / 'tfds'), str(root / 'manual')
+    data.load(cfg)
+  return str(root / 'tfds'), str(root / 'manual'), train, test

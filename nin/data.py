@@ -1,0 +1,191 @@
+"""Datasets as uint8 arrays in host memory: CIFAR-10/100 (TFDS), digits, synthetic.
+
+CIFAR is small (50k x 32x32x3 bytes = 150 MB), so each split is read once
+into memory and handed to `nin.pipeline`, which keeps it on the accelerator and
+does shuffling and augmentation there: no input pipeline runs during training.
+
+CIFAR comes through the real TFDS builders. They download on a connected
+machine; offline, `data_dir` can point at an existing TFDS data dir, or
+`manual_dir` at a folder holding the official `cifar-10-binary.tar.gz`
+(`cifar-100-binary.tar.gz`). Preparing once needs TensorFlow (the builders
+encode images with it); reading a prepared dataset does not: it goes through
+`tfds.data_source` (array_record files, PNGs decoded with Pillow).
+"""
+import concurrent.futures
+import dataclasses
+import os
+import socket
+import sys
+import urllib.parse
+from typing import Optional
+
+import numpy as np
+
+DATASETS = ('cifar10', 'cifar100', 'digits', 'synthetic')
+_URLS = {'cifar10': 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
+         'cifar100': 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz'}
+_TARBALLS = {'cifar10': 'cifar-10-binary.tar.gz', 'cifar100': 'cifar-100-binary.tar.gz'}
+
+
+class DataError(RuntimeError):
+  """A dataset cannot be provided; the message says why and what to do."""
+
+
+@dataclasses.dataclass
+class Dataset:
+  name: str
+  train_images: np.ndarray  # (N, H, W, 3) uint8
+  train_labels: np.ndarray  # (N,) int32
+  test_images: np.ndarray
+  test_labels: np.ndarray
+  num_classes: int
+  class_names: list
+  num_test_examples: int = 0  # Over all hosts; set by `load`.
+
+  @property
+  def image_shape(self):
+    return self.train_images.shape[1:]
+
+  def channel_stats(self):
+    """Per-channel mean and std of the training images, in [0, 1] units."""
+    x = self.train_images.reshape(-1, self.train_images.shape[-1]).astype(np.float64) / 255
+    return x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-3).astype(np.float32)
+
+
+def load(config, process_index: int = 0, process_count: int = 1) -> Dataset:
+  """Loads `config.name`; with several hosts, each keeps only its 1/count share."""
+  if config.name not in DATASETS:
+    raise DataError(f'Unknown dataset {config.name!r}; valid: {", ".join(DATASETS)}')
+  if config.name == 'digits':
+    ds = _digits()
+  elif config.name == 'synthetic':
+    ds = _synthetic(config.synthetic_train, config.synthetic_test, config.image_size)
+  else:
+    ds = _tfds(config.name, config.data_dir or None, config.manual_dir or None)
+  if config.num_train > 0:
+    ds.train_images, ds.train_labels = ds.train_images[:config.num_train], ds.train_labels[:config.num_train]
+  ds.num_test_examples = len(ds.test_labels)
+  if process_count > 1:  # Every host feeds its own devices from its own shard.
+    keep = len(ds.train_labels) // process_count * process_count  # Equal shards: equal steps.
+    ds.train_images, ds.train_labels = ds.train_images[:keep], ds.train_labels[:keep]
+    for split in ('train', 'test'):
+      for kind in ('images', 'labels'):
+        key = f'{split}_{kind}'
+        setattr(ds, key, getattr(ds, key)[process_index::process_count])
+  return ds
+
+
+def _digits() -> Dataset:
+  """scikit-learn's 1,797 8x8 handwritten digits (shipped in the package), as 32x32x3.
+
+  A fixed, stratified-by-shuffle split keeps 300 images for test.
+  """
+  from sklearn.datasets import load_digits  # Lazy: only this dataset needs it.
+  d = load_digits()
+  images = np.round(d.images / 16.0 * 255).astype(np.uint8)        # (N, 8, 8) in [0, 16]
+  images = np.kron(images, np.ones((1, 4, 4), np.uint8))            # Nearest upsampling to 32x32.
+  images = np.repeat(images[..., None], 3, axis=-1)
+  labels = d.target.astype(np.int32)
+  order = np.random.default_rng(0).permutation(len(labels))
+  test, train = order[:300], order[300:]
+  return Dataset('digits', images[train], labels[train], images[test], labels[test], 10,
+                 [str(i) for i in range(10)])
+
+
+def _synthetic(num_train: int, num_test: int, size: int) -> Dataset:
+  """Random images and labels (for benchmarks and smoke tests): no I/O, nothing to learn."""
+  rng = np.random.default_rng(0)
+  def split(n):
+    return (rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+            rng.integers(0, 10, (n,), dtype=np.int32))
+  (xtr, ytr), (xte, yte) = split(num_train), split(num_test)
+  return Dataset('synthetic', xtr, ytr, xte, yte, 10, [str(i) for i in range(10)])
+
+
+def _missing_message(name, data_dir, manual_dir, why):
+  tarball = _TARBALLS[name]
+  where = data_dir or '~/tensorflow_datasets'
+  return (f'{name} is not prepared in {where} and could not be obtained ({why}). Provide it '
+          f'one of three ways: run once on a machine with internet access; set '
+          f'config.dataset.data_dir to a TFDS data dir where {name} is prepared; or put '
+          f'{tarball} into a folder and set config.dataset.manual_dir to it'
+          + (f' (looked in {manual_dir})' if manual_dir else '') + '.')
+
+
+def _reachable(url, timeout=10.0) -> bool:
+  """Whether the download host answers; offline, TFDS would retry for minutes."""
+  host = urllib.parse.urlparse(url).hostname
+  def connect():
+    socket.create_connection((host, 443), timeout=timeout).close()
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    try:
+      pool.submit(connect).result(timeout=timeout)
+      return True
+    except (OSError, concurrent.futures.TimeoutError):
+      return False
+
+
+def _prepare(builder, name, data_dir, manual_dir):
+  """Runs the TFDS builder once: download, or the tarball from `manual_dir`."""
+  import tensorflow_datasets as tfds
+  from tensorflow_datasets.core.download import download_manager
+  if manual_dir and not os.path.isfile(os.path.join(manual_dir, _TARBALLS[name])):
+    raise DataError(_missing_message(name, data_dir, manual_dir,
+                                     f'{_TARBALLS[name]} not found in manual_dir'))
+  if not manual_dir and not _reachable(_URLS[name]):
+    raise DataError(_missing_message(name, data_dir, manual_dir, 'no network access'))
+  try:
+    import tensorflow as tf
+  except ImportError as e:
+    raise DataError(f'Preparing {name} with TFDS needs TensorFlow, which is not installed '
+                    f"({e}); install it with: pip install -e '.[prepare]'") from None
+  # TensorFlow only encodes images here; it must not claim accelerator memory.
+  tf.config.set_visible_devices([], 'GPU')
+  if not sys.stderr.isatty():
+    tfds.disable_progress_bar()
+  config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
+  try:
+    builder.download_and_prepare(download_config=config)
+  except download_manager.NonMatchingChecksumError:
+    raise DataError(f'{os.path.join(manual_dir or "", _TARBALLS[name])} does not match the '
+                    f'official checksum: the file is corrupt or truncated; download it '
+                    f'again') from None
+  except DataError:
+    raise
+  except Exception as e:  # Network failures surface as many exception types.
+    if manual_dir:
+      raise DataError(f'Could not prepare {name} from {manual_dir}/{_TARBALLS[name]} '
+                      f'({type(e).__name__}: {str(e).splitlines()[0][:200]}); the file '
+                      f'is probably corrupt: download it again') from None
+    raise DataError(_missing_message(name, data_dir, manual_dir,
+                                     f'{type(e).__name__}: {str(e).splitlines()[0][:200]}')) from None
+
+
+def _read_split(builder, split):
+  """Reads a split in the official order (TFDS stores records shuffled)."""
+  source = builder.as_data_source(split=split)
+  n = len(source)
+  images = np.empty((n, *builder.info.features['image'].shape), np.uint8)
+  labels = np.empty((n,), np.int32)
+  order = np.empty((n,), np.int64)
+  chunk = 1024
+  for start in range(0, n, chunk):
+    items = source.__getitems__(list(range(start, min(n, start + chunk))))
+    for i, item in enumerate(items):
+      images[start + i] = item['image']
+      labels[start + i] = item['label']
+      order[start + i] = int(item['id'].decode().rsplit('_', 1)[-1]) if isinstance(
+          item['id'], bytes) else int(str(item['id']).rsplit('_', 1)[-1])
+  index = np.argsort(order, kind='stable')
+  return images[index], labels[index]
+
+
+def _tfds(name: str, data_dir: Optional[str], manual_dir: Optional[str]) -> Dataset:
+  import tensorflow_datasets as tfds
+  builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
+  if not builder.is_prepared():
+    _prepare(builder, name, data_dir, manual_dir)
+  xtr, ytr = _read_split(builder, 'train')
+  xte, yte = _read_split(builder, 'test')
+  labels = builder.info.features['label']
+  return Dataset(name, xtr, ytr, xte, yte, labels.num_classes, list(labels.names))

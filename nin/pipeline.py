@@ -1,0 +1,137 @@
+"""On-device batching and augmentation: the dataset lives on the accelerator.
+
+Each host copies its shard of the uint8 images to every one of its devices
+once. A batch is then a pure function of (seed, epoch, step): a jitted
+`shard_map` draws the epoch's permutation, gathers each device's slice of the
+global batch, and augments it (random crop after padding, horizontal flip,
+optional cutout) with a key per example derived from its position in the
+global batch. So a resumed run sees exactly the batches of an uninterrupted
+one, and one device sees exactly what four devices see together.
+
+Evaluation walks the test split in order, padding the last batch; a mask marks
+the padding, so every test example counts exactly once.
+"""
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from nin import distributed
+from nin.data import Dataset
+
+_DATA_KEY = 1  # Folded into the seed: data randomness is independent of init and dropout.
+
+
+def _place_per_device(mesh, array: np.ndarray):
+  """A global (num_devices, *array.shape) array; each device holds its host's copy."""
+  local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+  shards = [jax.device_put(array[None], d) for d in local]
+  shape = (mesh.devices.size, *array.shape)
+  return jax.make_array_from_single_device_arrays(
+      shape, NamedSharding(mesh, P(distributed.DATA)), shards)
+
+
+def augment(images_u8, keys, crop_padding: int, flip: bool, cutout: int):
+  """Per-example random crop (zero padding), flip and cutout on uint8 NHWC images."""
+  n, h, w, c = images_u8.shape
+
+  def one(image, key):
+    k_crop, k_flip, k_cut = jax.random.split(key, 3)
+    if crop_padding:
+      p = crop_padding
+      padded = jnp.pad(image, ((p, p), (p, p), (0, 0)))
+      dy, dx = jax.random.randint(k_crop, (2,), 0, 2 * p + 1)
+      image = jax.lax.dynamic_slice(padded, (dy, dx, 0), (h, w, c))
+    if flip:
+      image = jnp.where(jax.random.bernoulli(k_flip), image[:, ::-1], image)
+    if cutout:
+      cy, cx = jax.random.randint(k_cut, (2,), 0, jnp.array([h, w]))
+      ys, xs = jnp.arange(h)[:, None], jnp.arange(w)[None, :]
+      inside = (jnp.abs(ys - cy) <= cutout // 2) & (jnp.abs(xs - cx) <= cutout // 2)
+      image = jnp.where(inside[..., None], 0, image)
+    return image
+
+  return jax.vmap(one)(images_u8, keys)
+
+
+class Pipeline:
+  """Training and evaluation batches for a mesh, drawn on the devices."""
+
+  def __init__(self, dataset: Dataset, mesh, batch_size: int, eval_batch_size: int,
+               seed: int, crop_padding: int = 4, flip: bool = True, cutout: int = 0):
+    distributed.check_batch_size(batch_size)
+    distributed.check_batch_size(eval_batch_size, 'eval_batch_size')
+    self.mesh = mesh
+    self.num_classes = dataset.num_classes
+    self.image_shape = dataset.image_shape
+    procs = jax.process_count()
+    self.local_devices = mesh.devices.size // procs
+    self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+    n_train = len(dataset.train_labels)  # Equal on every host (see data.load).
+    if n_train < batch_size // procs:
+      raise ValueError(f'batch_size={batch_size} is larger than the training set '
+                       f'({n_train * procs} examples)')
+    self.steps_per_epoch = n_train // (batch_size // procs)
+    self.num_test = dataset.num_test_examples or len(dataset.test_labels)
+    # The largest test shard decides, so that every host runs the same steps.
+    self.eval_steps = math.ceil(math.ceil(self.num_test / procs) / (eval_batch_size // procs))
+    mean, std = dataset.channel_stats()
+    self._mean, self._std = jnp.asarray(mean), jnp.asarray(std)
+    self._train = (_place_per_device(mesh, dataset.train_images),
+                   _place_per_device(mesh, dataset.train_labels))
+    self._test = (_place_per_device(mesh, dataset.test_images),
+                  _place_per_device(mesh, dataset.test_labels))
+    self._key = jax.random.fold_in(jax.random.key(seed), _DATA_KEY)
+    self._aug = dict(crop_padding=crop_padding, flip=flip, cutout=cutout)
+    self._train_fn = jax.jit(self._shard_mapped(self._train_slice))
+    self._eval_fn = jax.jit(self._shard_mapped(self._eval_slice))
+
+  def _shard_mapped(self, fn):
+    spec = P(distributed.DATA)
+    return jax.shard_map(fn, mesh=self.mesh, in_specs=(spec, spec, P(), P()),
+                         out_specs=spec, check_vma=False)
+
+  def _position(self, per_device):
+    """First index, within this host's batch and within the global batch, of this device."""
+    d = jax.lax.axis_index(distributed.DATA)
+    local = d % self.local_devices
+    return local * per_device, d * per_device
+
+  def _normalize(self, images_u8):
+    return (images_u8.astype(jnp.float32) / 255.0 - self._mean) / self._std
+
+  def _train_slice(self, images, labels, epoch, step):
+    images, labels = images[0], labels[0]  # This device's copy of its host's shard.
+    per_process = self.batch_size // jax.process_count()
+    per_device = per_process // self.local_devices
+    offset, global_offset = self._position(per_device)
+    epoch_key = jax.random.fold_in(self._key, epoch)
+    perm = jax.random.permutation(epoch_key, labels.shape[0])
+    idx = jax.lax.dynamic_slice(perm, (step * per_process + offset,), (per_device,))
+    step_key = jax.random.fold_in(epoch_key, step)
+    keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(
+        global_offset + jnp.arange(per_device))
+    x = augment(images[idx], keys, **self._aug)
+    return self._normalize(x), labels[idx]
+
+  def _eval_slice(self, images, labels, _, step):
+    images, labels = images[0], labels[0]
+    per_process = self.eval_batch_size // jax.process_count()
+    per_device = per_process // self.local_devices
+    offset, _ = self._position(per_device)
+    pos = step * per_process + offset + jnp.arange(per_device)
+    idx = jnp.minimum(pos, labels.shape[0] - 1)
+    mask = pos < labels.shape[0]
+    return self._normalize(images[idx]), labels[idx], mask
+
+  def train_batch(self, epoch: int, step: int):
+    """(images float32 NHWC, labels int32), sharded over 'data'; step counts within the epoch."""
+    return self._train_fn(*self._train, jnp.int32(epoch), jnp.int32(step))
+
+  def eval_batches(self):
+    """Yields (images, labels, mask) covering the test split exactly once."""
+    for step in range(self.eval_steps):
+      yield self._eval_fn(*self._test, jnp.int32(0), jnp.int32(step))
