@@ -32,6 +32,7 @@ def get_base_config():
   c.dataset.num_train = 0         # >0: keep only the first N training examples.
   c.dataset.synthetic_train = 50_000
   c.dataset.synthetic_test = 10_000
+  c.dataset.synthetic_classes = 10
   c.dataset.crop_padding = 4      # Random crop after padding by this many pixels; 0 disables.
   c.dataset.flip = True           # Random horizontal flips.
   c.dataset.cutout = 0            # Side of a random zeroed square; 0 disables.

@@ -44,6 +44,7 @@ def get_config(arg=None):
     c.model.dropout_rate = 0.4
     c.model.use_bn = False
     c.dataset.name = 'synthetic'
+    c.dataset.synthetic_classes = 1000
     c.dataset.image_size = 224
     c.batch_size = 256
   if 'digits' in variants:

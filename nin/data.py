@@ -59,7 +59,8 @@ def load(config, process_index: int = 0, process_count: int = 1) -> Dataset:
   if config.name == 'digits':
     ds = _digits()
   elif config.name == 'synthetic':
-    ds = _synthetic(config.synthetic_train, config.synthetic_test, config.image_size)
+    ds = _synthetic(config.synthetic_train, config.synthetic_test, config.image_size,
+                    config.get('synthetic_classes', 10))
   else:
     ds = _tfds(config.name, config.data_dir or None, config.manual_dir or None)
   if config.num_train > 0:
@@ -92,14 +93,14 @@ def _digits() -> Dataset:
                  [str(i) for i in range(10)])
 
 
-def _synthetic(num_train: int, num_test: int, size: int) -> Dataset:
+def _synthetic(num_train: int, num_test: int, size: int, classes: int = 10) -> Dataset:
   """Random images and labels (for benchmarks and smoke tests): no I/O, nothing to learn."""
   rng = np.random.default_rng(0)
   def split(n):
     return (rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
-            rng.integers(0, 10, (n,), dtype=np.int32))
+            rng.integers(0, classes, (n,), dtype=np.int32))
   (xtr, ytr), (xte, yte) = split(num_train), split(num_test)
-  return Dataset('synthetic', xtr, ytr, xte, yte, 10, [str(i) for i in range(10)])
+  return Dataset('synthetic', xtr, ytr, xte, yte, classes, [str(i) for i in range(classes)])
 
 
 def _missing_message(name, data_dir, manual_dir, why):

@@ -10,6 +10,8 @@ import os
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from nin.errors import ConfigError
+
 DATA = 'data'
 
 
@@ -38,5 +40,5 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 def check_batch_size(batch_size: int, what: str = 'batch_size') -> None:
   n = jax.device_count()
   if batch_size <= 0 or batch_size % n:
-    raise ValueError(f'{what}={batch_size} must be a positive multiple of the device '
+    raise ConfigError(f'{what}={batch_size} must be a positive multiple of the device '
                      f'count ({n} devices)')

@@ -21,6 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from nin import distributed
 from nin.data import Dataset
+from nin.errors import ConfigError
 
 _DATA_KEY = 1  # Folded into the seed: data randomness is independent of init and dropout.
 
@@ -72,7 +73,7 @@ class Pipeline:
     self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
     n_train = len(dataset.train_labels)  # Equal on every host (see data.load).
     if n_train < batch_size // procs:
-      raise ValueError(f'batch_size={batch_size} is larger than the training set '
+      raise ConfigError(f'batch_size={batch_size} is larger than the training set '
                        f'({n_train * procs} examples)')
     self.steps_per_epoch = n_train // (batch_size // procs)
     self.num_test = dataset.num_test_examples or len(dataset.test_labels)

@@ -4,16 +4,13 @@ from typing import Any, Mapping
 import flax.linen as nn
 
 from models import googlenet, nin as nin_model, plain
+from nin.errors import ConfigError
 
 MODELS = {
     'nin': nin_model.NiN,
     'googlenet': googlenet.GoogLeNet,
     'plain': plain.Plain,
 }
-
-
-class ConfigError(ValueError):
-  """A bad value in a config: the message names it and the valid choices."""
 
 
 def check_choice(what: str, value: Any, choices) -> None:

@@ -1,0 +1,85 @@
+"""Orbax checkpoints in `workdir/checkpoints`: the last N and the best, written async.
+
+Orbax writes each checkpoint to a temporary folder and renames it when
+complete, so a run killed mid-write leaves the previous checkpoints intact.
+A checkpoint that still fails to restore (a damaged disk, a partial copy) is
+moved to `workdir/corrupt_checkpoints/` and the previous one is used instead,
+with a warning.
+"""
+import os
+import shutil
+import time
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+from orbax.checkpoint import checkpoint_managers as policies
+
+BEST_METRIC = 'test_accuracy'
+
+
+class Checkpointer:
+
+  def __init__(self, workdir: str, keep: int = 3):
+    self.workdir = os.path.abspath(workdir)
+    self.directory = os.path.join(self.workdir, 'checkpoints')
+    policy = policies.AnyPreservationPolicy([
+        policies.LatestN(n=keep),
+        policies.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=False, n=1,
+                       keep_checkpoints_without_metrics=False),
+    ])
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=policy, best_fn=lambda m: m[BEST_METRIC], best_mode='max',
+        enable_async_checkpointing=True)
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def steps(self):
+    return list(self._manager.all_steps())
+
+  def latest_step(self):
+    return self._manager.latest_step()
+
+  def best_step(self):
+    return self._manager.best_step()
+
+  def save(self, step: int, state, metrics=None) -> None:
+    """Starts an asynchronous save; `wait()` or the next save completes it."""
+    metrics = {k: float(v) for k, v in (metrics or {}).items()} or None
+    self._manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics, force=True)
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def restore(self, target_state, step=None):
+    """Restores `step` (default: the latest readable one) into the target's structure.
+
+    Returns (state, step), or (None, None) when there is no checkpoint. An
+    unreadable latest checkpoint is moved aside and the one before it is tried.
+    """
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_state)
+    candidates = [step] if step is not None else sorted(self.steps(), reverse=True)
+    for i, s in enumerate(candidates):
+      try:
+        return self._manager.restore(s, args=ocp.args.StandardRestore(abstract)), s
+      except Exception as e:  # Orbax raises many types for damaged files.
+        if step is not None:
+          raise
+        reason = f'{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ""}'
+        msg = f'Checkpoint at step {s} is unreadable ({reason}); '
+        msg += (f'falling back to step {candidates[i + 1]}' if i + 1 < len(candidates)
+                else 'no earlier checkpoint: starting from scratch')
+        logging.warning(msg)
+        print(f'WARNING: {msg}', flush=True)
+        self._set_aside(s)
+    return None, None
+
+  def _set_aside(self, step: int) -> None:
+    if jax.process_index() == 0:
+      dest = os.path.join(self.workdir, 'corrupt_checkpoints', f'{step}-{int(time.time())}')
+      os.makedirs(os.path.dirname(dest), exist_ok=True)
+      shutil.move(os.path.join(self.directory, str(step)), dest)
+    self._manager.reload()
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()

@@ -1,0 +1,71 @@
+"""What the command-line tools share: one-line errors and exit codes.
+
+A bad config, dataset or workdir prints one line naming the bad value and
+the valid choices, and exits with 2; a non-finite loss exits with 1; a run
+stopped by a signal exits with 128+N after saving a checkpoint.
+"""
+import re
+import sys
+
+from absl import app, flags, logging
+
+EXIT_USAGE = 2
+
+
+def _errors():
+  from nin import data, registry, train
+  return {registry.ConfigError: EXIT_USAGE, data.DataError: EXIT_USAGE,
+          train.WorkdirConflict: EXIT_USAGE, FileNotFoundError: EXIT_USAGE,
+          train.NonFiniteLoss: 1}
+
+
+def run(fn):
+  """Calls fn(), turning the project's known errors into a line on stderr and an exit code."""
+  from nin import train
+  try:
+    fn()
+  except train.Interrupted as e:
+    print(str(e), file=sys.stderr, flush=True)
+    return 128 + e.signum
+  except tuple(_errors()) as e:
+    print(f'Error: {e}', file=sys.stderr, flush=True)
+    return _errors()[type(e)] if type(e) in _errors() else EXIT_USAGE
+  return 0
+
+
+def _one_line(e: BaseException) -> str:
+  """The informative line of a flag error (ml_collections nests whole tracebacks)."""
+  lines = [l.strip() for l in str(e).replace('\\n', '\n').splitlines() if l.strip()]
+  lines = [l for l in lines if not l.startswith(('Pass --help', 'Traceback', 'File ', '^'))]
+  last = lines[-1] if lines else type(e).__name__
+  typo = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', str(e))
+  if typo:
+    return f"unknown config field '{typo.group(2)}'; did you mean '{typo.group(1)}'?"
+  name = last.strip('\'" \\')
+  if re.fullmatch(r'[A-Za-z_][\w.]*', name) and len(lines) == 1:
+    return f"unknown config field '{name}'"
+  return last.split('Error: ', 1)[-1] if last.startswith(('ValueError', 'KeyError')) else last
+
+
+def _parse_flags(argv):
+  try:
+    argv = flags.FLAGS(argv)
+    if 'config' in flags.FLAGS and flags.FLAGS.config is not None:
+      flags.FLAGS.config.keys()  # A config file that failed to load raises only when used.
+    return argv
+  except Exception as e:  # absl and ml_collections raise several types here.
+    print(f'Error: {_one_line(e)}', file=sys.stderr, flush=True)
+    sys.exit(EXIT_USAGE)
+
+
+def main(main_fn):
+  """`absl.app.run` with quiet library logs (unless --verbosity is given)."""
+  def quiet_main(argv):
+    if not flags.FLAGS['verbosity'].present:
+      logging.set_verbosity(logging.WARNING)
+    return main_fn(argv)
+  try:
+    app.run(quiet_main, flags_parser=_parse_flags)
+  except SystemExit as e:
+    return e.code
+  return 0

@@ -1,0 +1,5 @@
+"""Errors a user can fix; the command-line tools print them as one line and exit 2."""
+
+
+class ConfigError(ValueError):
+  """A bad value in a config: the message names it and the valid choices."""

@@ -1,0 +1,110 @@
+"""Evaluation of a finished (or running) workdir: the library behind eval.py.
+
+    from nin import evaluate
+    run = evaluate.load_run('runs/nin_digits')            # config, model, variables
+    result = evaluate.evaluate_run('runs/nin_digits', which='best', flip_tta=True)
+"""
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import numpy as np
+
+from nin import checkpoint, data, distributed, optim, pipeline, train
+
+CHOICES = ('latest', 'best')
+
+
+@dataclasses.dataclass
+class Run:
+  workdir: str
+  config: Any
+  model: Any
+  state: Any      # A train.TrainState; `variables` gives what `model.apply` needs.
+  step: int
+
+  @property
+  def variables(self):
+    return train._variables(self.state)
+
+
+def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
+  """The config saved in `workdir` and the state of its latest or best checkpoint."""
+  if which not in CHOICES:
+    raise train.registry.ConfigError(f'Unknown checkpoint choice {which!r}; valid: {", ".join(CHOICES)}')
+  if not os.path.exists(os.path.join(workdir, train.CONFIG_FILE)):
+    raise FileNotFoundError(f'{workdir} holds no run ({train.CONFIG_FILE} is missing)')
+  config = train.load_config(workdir)
+  mesh = mesh or distributed.make_mesh()
+  model = train.build_model(config)
+  tx = optim.make_optimizer(config, optim.make_schedule(config, 1, 2))
+  size = config.dataset.image_size
+  init = jax.jit(lambda: train.create_train_state(model, tx, (size, size, 3), config.seed),
+                 out_shardings=distributed.replicated(mesh))
+  ckpt = checkpoint.Checkpointer(workdir)  # Restores only: nothing is deleted.
+  step = ckpt.best_step() if which == 'best' else ckpt.latest_step()
+  if step is None:
+    raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
+  state, step = ckpt.restore(init(), step=step)
+  ckpt.close()
+  return Run(workdir, config, model, state, step)
+
+
+def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
+                 data_dir: str = '', write: bool = True) -> dict:
+  """Test loss, accuracy, per-class accuracy and confusion matrix of a checkpoint.
+
+  Writes `eval_<which>[_tta].json` and a confusion-matrix PNG into the workdir.
+  """
+  mesh = distributed.make_mesh()
+  run = load_run(workdir, which, mesh)
+  cfg = run.config.dataset
+  if data_dir:
+    cfg = cfg.copy_and_resolve_references()
+    cfg.data_dir = data_dir
+  dataset = data.load(cfg, jax.process_index(), jax.process_count())
+  pipe = pipeline.Pipeline(dataset, mesh, run.config.batch_size, run.config.eval_batch_size,
+                           run.config.seed, crop_padding=0, flip=False)
+  _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes)
+  if flip_tta:
+    eval_fn = jax.jit(lambda s, x, y, m: train.eval_step(
+        s, x, y, m, num_classes=dataset.num_classes, flip_tta=True))
+  result = train.evaluate(eval_fn, run.state, pipe)
+  confusion = result.pop('confusion')
+  per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
+  result.update(step=run.step, checkpoint=which, flip_tta=flip_tta,
+                class_names=list(dataset.class_names),
+                per_class_accuracy=[float(a) for a in per_class],
+                confusion=confusion.tolist())
+  if write and jax.process_index() == 0:
+    stem = os.path.join(workdir, f'eval_{which}' + ('_tta' if flip_tta else ''))
+    with open(stem + '.json', 'w') as f:
+      json.dump(result, f, indent=1)
+    plot_confusion(confusion, dataset.class_names, stem + '_confusion.png',
+                   title=f'{run.config.model.name}, step {run.step}: '
+                         f'{result["test_accuracy"]:.2%} test accuracy')
+  return result
+
+
+def plot_confusion(confusion, class_names, path, title=''):
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  n = len(class_names)
+  fig, ax = plt.subplots(figsize=(1 + 0.5 * n, 1 + 0.5 * n) if n <= 20 else (12, 12))
+  ax.imshow(confusion, cmap='Blues')
+  if n <= 20:
+    ax.set_xticks(range(n), class_names, rotation=90)
+    ax.set_yticks(range(n), class_names)
+    for i in range(n):
+      for j in range(n):
+        ax.text(j, i, int(confusion[i][j]), ha='center', va='center', fontsize=7,
+                color='white' if confusion[i][j] > np.max(confusion) / 2 else 'black')
+  ax.set_xlabel('predicted')
+  ax.set_ylabel('true')
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

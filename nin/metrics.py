@@ -1,0 +1,85 @@
+"""Metrics: a JSON-lines file, TensorBoard events and a terminal progress line.
+
+`workdir/metrics.jsonl` holds one record per line, each with `step` and
+`kind` ('train', 'eval' or 'final'). It is the source of truth for reports
+and notebooks (`read_metrics`); TensorBoard gets the same scalars. When a run
+resumes from step k, records after k (written after the checkpoint the run
+resumes from) are dropped, so the file reads as if never interrupted.
+"""
+import json
+import os
+import sys
+
+import jax
+from tensorboardX import SummaryWriter
+
+METRICS_FILE = 'metrics.jsonl'
+
+
+def read_metrics(workdir: str, kind=None) -> list:
+  path = os.path.join(workdir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    records = [json.loads(line) for line in f if line.strip()]
+  return [r for r in records if kind is None or r['kind'] == kind]
+
+
+class MetricWriter:
+  """Writes on host 0 only; every host may call it."""
+
+  def __init__(self, workdir: str, resume_step: int = 0, total_steps: int = 0):
+    self.active = jax.process_index() == 0
+    self.path = os.path.join(workdir, METRICS_FILE)
+    self._bar = None
+    if not self.active:
+      return
+    kept = [r for r in read_metrics(workdir) if r['step'] <= resume_step and r['kind'] != 'final']
+    with open(self.path, 'w') as f:
+      f.writelines(json.dumps(r) + '\n' for r in kept)
+    self._file = open(self.path, 'a')
+    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    if sys.stderr.isatty():
+      from tqdm import tqdm
+      self._bar = tqdm(total=total_steps, initial=resume_step, unit='step', dynamic_ncols=True)
+
+  def write(self, kind: str, step: int, **scalars) -> None:
+    if not self.active:
+      return
+    record = {'kind': kind, 'step': int(step), **{k: _plain(v) for k, v in scalars.items()}}
+    self._file.write(json.dumps(record) + '\n')
+    self._file.flush()
+    for k, v in record.items():
+      if k not in ('kind', 'step') and isinstance(v, (int, float)):
+        self._tb.add_scalar(f'{kind}/{k}', v, step)
+    self._show(kind, step, record)
+
+  def _show(self, kind, step, r):
+    if kind == 'train':
+      text = (f"loss {r['loss']:.4f}  acc {r['accuracy']:.3f}  "
+              f"lr {r['learning_rate']:.4g}  {r['images_per_sec']:.0f} img/s")
+    elif kind == 'eval':
+      text = f"test loss {r['test_loss']:.4f}  test acc {r['test_accuracy']:.4f}"
+    else:
+      return
+    if self._bar is not None:
+      self._bar.n = step
+      self._bar.set_postfix_str(text, refresh=True)
+      if kind == 'eval':
+        self._bar.write(f'step {step}: {text}')
+    elif kind == 'eval' or not sys.stderr.isatty():
+      print(f'step {step}: {text}', flush=True)
+
+  def close(self) -> None:
+    if not self.active:
+      return
+    if self._bar is not None:
+      self._bar.close()
+    self._file.close()
+    self._tb.close()
+
+
+def _plain(v):
+  if hasattr(v, 'item'):
+    v = v.item()
+  return round(v, 6) if isinstance(v, float) else v

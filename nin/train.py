@@ -1,0 +1,335 @@
+"""Training and evaluation: small pure steps, and the loop that drives them.
+
+    from nin import train
+    from configs import nin
+    final = train.train_and_evaluate(nin.get_config('digits'), 'runs/nin_digits')
+
+The loop, top to bottom: check the config, check the workdir, load data onto
+the devices, build model and optimizer, resume from the latest checkpoint,
+then train, evaluating and checkpointing every `eval_every_epochs`. Batches
+and dropout keys are functions of the step, so a resumed run repeats an
+uninterrupted one exactly. SIGTERM/SIGINT save a checkpoint and stop cleanly;
+a non-finite loss stops the run before anything bad is saved.
+"""
+import functools
+import json
+import os
+import shutil
+import signal
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from flax.training import train_state
+
+from nin import checkpoint, data, distributed, metrics, optim, pipeline, registry
+from nin.validate import validate
+
+CONFIG_FILE = 'config.json'
+FINAL_FILE = 'final_metrics.json'
+_DROPOUT_KEY = 2
+
+
+class TrainState(train_state.TrainState):
+  batch_stats: Any = None
+
+
+class NonFiniteLoss(RuntimeError):
+  pass
+
+
+class Interrupted(Exception):
+  def __init__(self, step, signum):
+    super().__init__(f'Interrupted by {signal.Signals(signum).name} at step {step}; '
+                     f'checkpoint saved: run the same command again to resume')
+    self.step, self.signum = step, signum
+
+
+class WorkdirConflict(ValueError):
+  pass
+
+
+# ----------------------------------------------------------------------------- steps
+
+def build_model(config):
+  dtype = jnp.bfloat16 if config.dtype == 'bfloat16' else jnp.float32
+  return registry.build_model(config.model, dtype=dtype)
+
+
+def create_train_state(model, tx, image_shape, seed: int) -> TrainState:
+  variables = model.init(jax.random.key(seed), jnp.zeros((1, *image_shape), jnp.float32))
+  return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
+                           batch_stats=variables.get('batch_stats'))
+
+
+def _variables(state):
+  v = {'params': state.params}
+  if state.batch_stats is not None:
+    v['batch_stats'] = state.batch_stats
+  return v
+
+
+def train_step(state: TrainState, images, labels, *, dropout_key, num_classes: int,
+               label_smoothing: float = 0.0):
+  """One SGD step; returns the new state and this step's loss and accuracy."""
+  key = jax.random.fold_in(dropout_key, state.step)
+
+  def loss_fn(params):
+    logits, updates = state.apply_fn(
+        {**_variables(state), 'params': params}, images, train=True,
+        rngs={'dropout': key}, mutable=['batch_stats'])
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
+    loss = optax.softmax_cross_entropy(logits, targets).mean()
+    return loss, (logits, updates)
+
+  (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  state = state.apply_gradients(grads=grads, batch_stats=updates.get('batch_stats'))
+  accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
+  return state, {'loss': loss, 'accuracy': accuracy}
+
+
+def eval_step(state: TrainState, images, labels, mask, *, num_classes: int, flip_tta=False):
+  """Sums over the unmasked examples: loss, correct predictions, count, confusion."""
+  probs = jax.nn.softmax(state.apply_fn(_variables(state), images, train=False))
+  if flip_tta:  # Average with the mirrored image's prediction.
+    probs = 0.5 * (probs + jax.nn.softmax(
+        state.apply_fn(_variables(state), images[:, :, ::-1], train=False)))
+  m = mask.astype(jnp.float32)
+  loss = -jnp.log(jnp.take_along_axis(probs, labels[:, None], -1)[:, 0] + 1e-12)
+  preds = jnp.argmax(probs, -1)
+  confusion = jax.nn.one_hot(labels, num_classes).T @ (jax.nn.one_hot(preds, num_classes) * m[:, None])
+  return {'loss_sum': jnp.sum(loss * m), 'correct': jnp.sum((preds == labels) * m),
+          'count': jnp.sum(m), 'confusion': confusion}
+
+
+def evaluate(eval_fn, state, pipe: pipeline.Pipeline) -> dict:
+  """Test loss, accuracy and confusion matrix (rows: true class) over the whole split."""
+  sums = None
+  for images, labels, mask in pipe.eval_batches():
+    out = eval_fn(state, images, labels, mask)
+    sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
+  sums = jax.device_get(sums)
+  return {'test_loss': float(sums['loss_sum'] / sums['count']),
+          'test_accuracy': float(sums['correct'] / sums['count']),
+          'count': int(sums['count']), 'confusion': np.asarray(sums['confusion'], np.int64)}
+
+
+def compile_steps(config, mesh, num_classes):
+  """The jitted train and eval steps, with explicit shardings for the mesh."""
+  rep, batch = distributed.replicated(mesh), distributed.batch_sharded(mesh)
+  dropout_key = jax.random.fold_in(jax.random.key(config.seed), _DROPOUT_KEY)
+  step = functools.partial(train_step, dropout_key=dropout_key, num_classes=num_classes,
+                           label_smoothing=config.label_smoothing)
+  train_fn = jax.jit(step, in_shardings=(rep, batch, batch), out_shardings=(rep, rep),
+                     donate_argnums=0)
+  eval_fn = jax.jit(functools.partial(eval_step, num_classes=num_classes),
+                    in_shardings=(rep, batch, batch, batch), out_shardings=rep)
+  return train_fn, eval_fn
+
+
+# ----------------------------------------------------------------------------- workdir
+
+def config_to_json(config) -> str:
+  return json.dumps(json.loads(config.to_json()), indent=1, sort_keys=True)
+
+
+def _flatten(d, prefix=''):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def check_workdir(config, workdir, overwrite=False, allow_config_change=False) -> None:
+  """Refuses a workdir that holds a run with another config (unless asked)."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if overwrite or not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = _flatten(json.load(f))
+  new = _flatten(json.loads(config_to_json(config)))
+  diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+  if diff and not allow_config_change:
+    shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:4])
+    more = f' (+{len(diff) - 4} more)' if len(diff) > 4 else ''
+    raise WorkdirConflict(
+        f'{workdir} holds a run with a different config ({shown}{more}); pass --overwrite to '
+        f'start afresh there or --allow_config_change to resume it with the new config')
+
+
+def _prepare_workdir(config, workdir, overwrite):
+  if jax.process_index() == 0:
+    if overwrite and os.path.exists(workdir):
+      shutil.rmtree(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
+      f.write(config_to_json(config))
+
+
+def load_config(workdir) -> ml_collections.ConfigDict:
+  """The config a run in `workdir` was started with."""
+  with open(os.path.join(workdir, CONFIG_FILE)) as f:
+    return _config_from_dict(json.load(f))
+
+
+def _config_from_dict(d):
+  def fix(v):  # JSON turns tuples into lists; configs use tuples.
+    if isinstance(v, list):
+      return tuple(fix(x) for x in v)
+    if isinstance(v, dict):
+      return {k: fix(x) for k, x in v.items()}
+    return v
+  return ml_collections.ConfigDict({k: fix(v) for k, v in d.items()})
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_change=False,
+                       handle_signals=True) -> dict:
+  """Trains `config` in `workdir` (resuming what is there) and returns the final metrics."""
+  # 1. Everything that can be wrong with the request, before compiling or writing.
+  validate(config)
+  check_workdir(config, workdir, overwrite, allow_config_change)
+  distributed.initialize()
+  mesh = distributed.make_mesh()
+  dataset = data.load(config.dataset, jax.process_index(), jax.process_count())
+  if dataset.num_classes != config.model.num_classes:
+    raise registry.ConfigError(f'model.num_classes={config.model.num_classes} does not match '
+                               f'{dataset.name}, which has {dataset.num_classes} classes')
+  pipe = pipeline.Pipeline(dataset, mesh, config.batch_size, config.eval_batch_size,
+                           config.seed, config.dataset.crop_padding, config.dataset.flip,
+                           config.dataset.cutout)
+  _prepare_workdir(config, workdir, overwrite)
+
+  # 2. Model, optimizer, schedule.
+  spe = pipe.steps_per_epoch
+  total_steps = (config.num_train_steps if config.num_train_steps > 0
+                 else max(1, int(round(config.num_epochs * spe))))
+  eval_every = max(1, int(round(config.eval_every_epochs * spe)))
+  schedule = optim.make_schedule(config, spe, total_steps)
+  model = build_model(config)
+  tx = optim.make_optimizer(config, schedule)
+  init = jax.jit(functools.partial(create_train_state, model, tx, dataset.image_shape),
+                 static_argnums=0, out_shardings=distributed.replicated(mesh))
+  state = init(config.seed)
+  train_fn, eval_fn = compile_steps(config, mesh, dataset.num_classes)
+  num_params = sum(x.size for x in jax.tree.leaves(state.params))
+
+  # 3. Resume.
+  ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
+  restored, restored_step = ckpt.restore(state)
+  if restored is not None:
+    state = restored
+    print(f'Resuming from step {restored_step} in {workdir}', flush=True)
+  start = int(state.step)
+  final_path = os.path.join(workdir, FINAL_FILE)
+  if start >= total_steps and os.path.exists(final_path):
+    ckpt.close()
+    with open(final_path) as f:
+      return json.load(f)
+  writer = metrics.MetricWriter(workdir, resume_step=start, total_steps=total_steps)
+
+  # 4. Signals: finish the current step, save, and stop.
+  received = []
+  old_handlers = {}
+  if handle_signals:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      old_handlers[sig] = signal.signal(sig, lambda s, _: received.append(s))
+
+  pending = []          # (step, metrics on device) since the last check.
+  last_good = restored_step
+  timer = {'t': time.time(), 'steps': 0, 'train_time': 0.0, 'compile': None}
+  last_eval = None
+
+  def check_losses():
+    """Fetches pending step metrics; stops on a non-finite loss; logs averages."""
+    if not pending:
+      return
+    fetched = jax.device_get([m for _, m in pending])
+    for (s, _), m in zip(pending, fetched):
+      if not np.isfinite(m['loss']):
+        raise NonFiniteLoss(
+            f'Loss is {m["loss"]} at step {s + 1}; stopping. The last good checkpoint '
+            f'(step {last_good}) is kept in {ckpt.directory}; try a lower learning rate '
+            f'or optimizer.grad_clip_norm')
+    elapsed = time.time() - timer['t']
+    if timer['compile'] is None:
+      timer['compile'] = elapsed  # The first interval holds compilation.
+    else:
+      timer['train_time'] += elapsed
+      timer['steps'] += len(pending)
+    step = pending[-1][0] + 1
+    extra = {'compile': True} if timer['steps'] == 0 and timer['train_time'] == 0.0 else {}
+    writer.write('train', step, epoch=step / spe, **extra,
+                 loss=float(np.mean([m['loss'] for m in fetched])),
+                 accuracy=float(np.mean([m['accuracy'] for m in fetched])),
+                 learning_rate=float(schedule(step - 1)),
+                 images_per_sec=len(pending) * config.batch_size / max(elapsed, 1e-9),
+                 step_time=elapsed / len(pending))
+    pending.clear()
+    timer['t'] = time.time()
+
+  try:
+    for step in range(start, total_steps):
+      images, labels = pipe.train_batch(step // spe, step % spe)
+      state, m = train_fn(state, images, labels)
+      pending.append((step, m))
+      done = step + 1
+      if timer['compile'] is None or done % config.log_every_steps == 0:
+        check_losses()
+      if done % eval_every == 0 or done == total_steps:
+        check_losses()
+        last_eval = evaluate(eval_fn, state, pipe)
+        writer.write('eval', done, epoch=done / spe, test_loss=last_eval['test_loss'],
+                     test_accuracy=last_eval['test_accuracy'])
+        ckpt.save(done, state, {'test_accuracy': last_eval['test_accuracy'],
+                                'test_loss': last_eval['test_loss']})
+        last_good = done
+        timer['t'] = time.time()  # Evaluation time is not training time.
+      if received:
+        check_losses()
+        if last_good != done:
+          ckpt.save(done, state)
+        ckpt.wait()
+        raise Interrupted(done, received[0])
+    check_losses()
+    ckpt.wait()
+  finally:
+    for sig, handler in old_handlers.items():
+      signal.signal(sig, handler)
+    writer.close()
+    ckpt.close()
+
+  # 5. The final summary.
+  if last_eval is None:
+    last_eval = evaluate(eval_fn, state, pipe)
+  train_records = metrics.read_metrics(workdir, 'train')
+  timed = [(r, r['step'] - prev['step']) for prev, r in zip(train_records, train_records[1:])
+           if not r.get('compile')]  # Intervals that hold compilation are not timed.
+  ips = [r['images_per_sec'] for r, _ in timed]
+  final = {
+      'step': int(state.step), 'epochs': int(state.step) / spe,
+      'test_accuracy': last_eval['test_accuracy'], 'test_loss': last_eval['test_loss'],
+      'train_loss': train_records[-1]['loss'] if train_records else None,
+      'train_accuracy': train_records[-1]['accuracy'] if train_records else None,
+      'images_per_sec': float(np.median(ips)) if ips else None,
+      'train_time_sec': sum(r['step_time'] * n for r, n in timed),
+      'num_params': int(num_params), 'model': config.model.name,
+      'dataset': config.dataset.name, 'devices': jax.device_count(),
+      'device_kind': jax.devices()[0].device_kind, 'platform': jax.default_backend(),
+  }
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+      f.write(json.dumps({'kind': 'final', **final}) + '\n')
+    with open(final_path, 'w') as f:
+      json.dump(final, f, indent=1)
+  print(f"Done: step {final['step']}, test accuracy {final['test_accuracy']:.4f}, "
+        f"test loss {final['test_loss']:.4f}", flush=True)
+  return final
