@@ -90,7 +90,7 @@ def smoke(c):
   c.dataset.synthetic_train = 256
   c.dataset.synthetic_test = 100
   c.batch_size = 32
-  c.eval_batch_size = 50
+  c.eval_batch_size = 20
   c.num_epochs = 1.0
   c.log_every_steps = 2
   return c

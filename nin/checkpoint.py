@@ -6,6 +6,7 @@ A checkpoint that still fails to restore (a damaged disk, a partial copy) is
 moved to `workdir/corrupt_checkpoints/` and the previous one is used instead,
 with a warning.
 """
+import json
 import os
 import shutil
 import time
@@ -16,6 +17,18 @@ from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
 
 BEST_METRIC = 'test_accuracy'
+
+
+def _metadata_readable(step_dir: str) -> bool:
+  for rel in ('_CHECKPOINT_METADATA', os.path.join('metrics', 'metrics')):
+    path = os.path.join(step_dir, rel)
+    if os.path.exists(path):
+      try:
+        with open(path) as f:
+          json.load(f)
+      except (ValueError, UnicodeDecodeError, OSError):
+        return False
+  return True
 
 
 class Checkpointer:
@@ -31,7 +44,27 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         preservation_policy=policy, best_fn=lambda m: m[BEST_METRIC], best_mode='max',
         enable_async_checkpointing=True)
-    self._manager = ocp.CheckpointManager(self.directory, options=options)
+    self._manager = self._open(options)
+
+  def _open(self, options):
+    """Opens the manager, first setting aside steps whose metadata cannot be parsed.
+
+    Orbax reads every step's metadata when it opens a directory, so one damaged
+    checkpoint would otherwise make the whole run unrecoverable.
+    """
+    if os.path.isdir(self.directory):
+      for name in sorted(os.listdir(self.directory)):
+        step_dir = os.path.join(self.directory, name)
+        if name.isdigit() and not _metadata_readable(step_dir):
+          self._warn(f'Checkpoint at step {name} is unreadable (damaged metadata); '
+                     f'setting it aside')
+          self._set_aside(int(name), reload=False)
+    return ocp.CheckpointManager(self.directory, options=options)
+
+  @staticmethod
+  def _warn(msg):
+    logging.warning(msg)
+    print(f'WARNING: {msg}', flush=True)
 
   def steps(self):
     return list(self._manager.all_steps())
@@ -68,17 +101,17 @@ class Checkpointer:
         msg = f'Checkpoint at step {s} is unreadable ({reason}); '
         msg += (f'falling back to step {candidates[i + 1]}' if i + 1 < len(candidates)
                 else 'no earlier checkpoint: starting from scratch')
-        logging.warning(msg)
-        print(f'WARNING: {msg}', flush=True)
+        self._warn(msg)
         self._set_aside(s)
     return None, None
 
-  def _set_aside(self, step: int) -> None:
+  def _set_aside(self, step: int, reload: bool = True) -> None:
     if jax.process_index() == 0:
       dest = os.path.join(self.workdir, 'corrupt_checkpoints', f'{step}-{int(time.time())}')
       os.makedirs(os.path.dirname(dest), exist_ok=True)
       shutil.move(os.path.join(self.directory, str(step)), dest)
-    self._manager.reload()
+    if reload:
+      self._manager.reload()
 
   def close(self) -> None:
     self._manager.wait_until_finished()

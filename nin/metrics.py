@@ -56,8 +56,8 @@ class MetricWriter:
 
   def _show(self, kind, step, r):
     if kind == 'train':
-      text = (f"loss {r['loss']:.4f}  acc {r['accuracy']:.3f}  "
-              f"lr {r['learning_rate']:.4g}  {r['images_per_sec']:.0f} img/s")
+      speed = f"  {r['images_per_sec']:.0f} img/s" if r.get('images_per_sec') else ''
+      text = f"loss {r['loss']:.4f}  acc {r['accuracy']:.3f}  lr {r['learning_rate']:.4g}{speed}"
     elif kind == 'eval':
       text = f"test loss {r['test_loss']:.4f}  test acc {r['test_accuracy']:.4f}"
     else:

@@ -245,11 +245,12 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
 
   pending = []          # (step, metrics on device) since the last check.
   last_good = restored_step
-  timer = {'t': time.time(), 'steps': 0, 'train_time': 0.0, 'compile': None}
+  # Wall time of training steps only: compilation and evaluation are excluded.
+  timer = {'t': None, 'steps': 0, 'compile_sec': None}
   last_eval = None
 
-  def check_losses():
-    """Fetches pending step metrics; stops on a non-finite loss; logs averages."""
+  def check_losses(log=True):
+    """Fetches pending step metrics; stops on a non-finite loss; logs their means."""
     if not pending:
       return
     fetched = jax.device_get([m for _, m in pending])
@@ -259,30 +260,31 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
             f'Loss is {m["loss"]} at step {s + 1}; stopping. The last good checkpoint '
             f'(step {last_good}) is kept in {ckpt.directory}; try a lower learning rate '
             f'or optimizer.grad_clip_norm')
-    elapsed = time.time() - timer['t']
-    if timer['compile'] is None:
-      timer['compile'] = elapsed  # The first interval holds compilation.
-    else:
-      timer['train_time'] += elapsed
-      timer['steps'] += len(pending)
+    elapsed, steps = time.time() - timer['t'], timer['steps']
     step = pending[-1][0] + 1
-    extra = {'compile': True} if timer['steps'] == 0 and timer['train_time'] == 0.0 else {}
-    writer.write('train', step, epoch=step / spe, **extra,
+    writer.write('train', step, epoch=step / spe,
                  loss=float(np.mean([m['loss'] for m in fetched])),
                  accuracy=float(np.mean([m['accuracy'] for m in fetched])),
                  learning_rate=float(schedule(step - 1)),
-                 images_per_sec=len(pending) * config.batch_size / max(elapsed, 1e-9),
-                 step_time=elapsed / len(pending))
+                 images_per_sec=steps * config.batch_size / max(elapsed, 1e-9) if steps else None,
+                 step_time=elapsed / steps if steps else None)
     pending.clear()
-    timer['t'] = time.time()
+    timer['t'], timer['steps'] = time.time(), 0
 
+  t_start = time.time()
   try:
     for step in range(start, total_steps):
       images, labels = pipe.train_batch(step // spe, step % spe)
       state, m = train_fn(state, images, labels)
       pending.append((step, m))
       done = step + 1
-      if timer['compile'] is None or done % config.log_every_steps == 0:
+      if timer['t'] is None:  # The first step of this process compiles: time it apart.
+        jax.block_until_ready(m)
+        timer['compile_sec'] = time.time() - t_start
+        timer['t'] = time.time()
+      else:
+        timer['steps'] += 1
+      if done % config.log_every_steps == 0:
         check_losses()
       if done % eval_every == 0 or done == total_steps:
         check_losses()
@@ -293,6 +295,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
                                 'test_loss': last_eval['test_loss']})
         last_good = done
         timer['t'] = time.time()  # Evaluation time is not training time.
+        timer['steps'] = 0
       if received:
         check_losses()
         if last_good != done:
@@ -312,7 +315,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
     last_eval = evaluate(eval_fn, state, pipe)
   train_records = metrics.read_metrics(workdir, 'train')
   timed = [(r, r['step'] - prev['step']) for prev, r in zip(train_records, train_records[1:])
-           if not r.get('compile')]  # Intervals that hold compilation are not timed.
+           if r.get('step_time') is not None]
   ips = [r['images_per_sec'] for r, _ in timed]
   final = {
       'step': int(state.step), 'epochs': int(state.step) / spe,
@@ -321,6 +324,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
       'train_accuracy': train_records[-1]['accuracy'] if train_records else None,
       'images_per_sec': float(np.median(ips)) if ips else None,
       'train_time_sec': sum(r['step_time'] * n for r, n in timed),
+      'compile_sec': timer['compile_sec'],
       'num_params': int(num_params), 'model': config.model.name,
       'dataset': config.dataset.name, 'devices': jax.device_count(),
       'device_kind': jax.devices()[0].device_kind, 'platform': jax.default_backend(),

@@ -1,0 +1,224 @@
+"""End-to-end training and evaluation, resumption, devices, overrides, and errors."""
+import json
+import os
+import signal
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import runs
+from configs import googlenet as googlenet_config
+from configs import nin as nin_config
+from nin import evaluate, registry, train
+from nin.validate import validate
+
+SMOKE = 'configs/nin.py:smoke'
+
+
+def _smoke(**overrides):
+  c = nin_config.get_config('smoke')
+  for k, v in overrides.items():
+    target = c
+    *path, last = k.split('.')
+    for p in path:
+      target = target[p]
+    target[last] = v
+  return c
+
+
+def test_cifar_format_data_end_to_end_and_eval_reproduces_it(cifar_dirs, tmp_path):
+  data_dir = cifar_dirs[0]
+  config = _smoke(**{'dataset.name': 'cifar10', 'dataset.data_dir': data_dir,
+                     'eval_batch_size': 25, 'num_epochs': 2.0})
+  final = train.train_and_evaluate(config, str(tmp_path), handle_signals=False)
+  assert final['step'] == 2 * (200 // 32) and final['epochs'] == 2.0
+  result = evaluate.evaluate_run(str(tmp_path))
+  assert result['count'] == 50 and result['step'] == final['step']
+  assert result['test_accuracy'] == final['test_accuracy']
+  np.testing.assert_allclose(result['test_loss'], final['test_loss'], rtol=1e-6)
+  assert os.path.exists(tmp_path / 'eval_latest_confusion.png')
+  assert np.sum(result['confusion']) == 50
+
+
+def test_digits_learn_well_above_chance_and_eval_cli_agrees(tmp_path):
+  workdir = str(tmp_path / 'digits')
+  p = runs.cli('train.py', '--config', 'configs/nin.py:digits', '--workdir', workdir,
+               '--config.num_epochs=4', '--config.eval_every_epochs=4', check=True)
+  final = runs.final(workdir)
+  assert final['test_accuracy'] > 0.6, final  # Chance is 0.1.
+  assert 'Done: step 92' in p.stdout
+  e = runs.cli('eval.py', '--workdir', workdir, check=True)
+  assert f"test accuracy {final['test_accuracy']:.4f}" in e.stdout
+  with open(os.path.join(workdir, 'eval_latest.json')) as f:
+    saved = json.load(f)
+  assert saved['test_accuracy'] == final['test_accuracy'] and len(saved['per_class_accuracy']) == 10
+  kinds = [r['kind'] for r in runs.records(workdir)]
+  assert kinds.count('eval') == 1 and kinds[-1] == 'final' and os.listdir(
+      os.path.join(workdir, 'tensorboard'))
+
+
+RESUME_ARGS = ('--config', SMOKE, '--config.num_epochs=12', '--config.eval_every_epochs=1',
+               '--config.log_every_steps=4')
+
+
+def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path):
+  straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
+  runs.cli('train.py', *RESUME_ARGS, '--workdir', straight, check=True)
+  proc = runs.start('train.py', *RESUME_ARGS, '--workdir', killed)
+  ckpts = os.path.join(killed, 'checkpoints')
+  deadline = time.time() + 120
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.isdir(ckpts) and any(d.isdigit() for d in os.listdir(ckpts)):
+      break
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert proc.returncode == -signal.SIGKILL, 'the run finished before it could be killed'
+  assert not os.path.exists(os.path.join(killed, 'final_metrics.json'))
+  p = runs.cli('train.py', *RESUME_ARGS, '--workdir', killed, check=True)
+  assert 'Resuming from step' in p.stdout
+  assert runs.records(killed) == runs.records(straight)  # Bitwise, timing aside.
+  a, b = runs.final(straight), runs.final(killed)
+  assert (a['test_loss'], a['test_accuracy'], a['train_loss']) == (
+      b['test_loss'], b['test_accuracy'], b['train_loss'])
+
+
+def test_four_devices_give_the_single_device_losses(tmp_path):
+  args = ('--config', 'configs/nin.py:smoke,bn', '--config.num_epochs=2',
+          '--config.log_every_steps=1', '--config.batch_size=32')
+  one, four = str(tmp_path / 'one'), str(tmp_path / 'four')
+  runs.cli('train.py', *args, '--workdir', one, check=True)
+  runs.cli('train.py', *args, '--workdir', four, devices=4, check=True)
+  assert runs.final(four)['devices'] == 4
+  r1 = [r for r in runs.records(one) if r['kind'] == 'train']
+  r4 = [r for r in runs.records(four) if r['kind'] == 'train']
+  assert len(r1) == len(r4) == 16
+  np.testing.assert_allclose([r['loss'] for r in r4], [r['loss'] for r in r1], rtol=2e-4)
+  np.testing.assert_allclose(runs.final(four)['test_loss'], runs.final(one)['test_loss'],
+                             rtol=2e-4)
+
+
+def test_overrides_reach_model_and_optimizer(tmp_path):
+  workdir = str(tmp_path)
+  runs.cli('train.py', '--config', SMOKE, '--workdir', workdir, '--config.num_train_steps=3',
+           '--config.model.use_bn=True', '--config.schedule.name=constant',
+           '--config.schedule.warmup_epochs=0', '--config.optimizer.learning_rate=0.0123',
+           '--config.log_every_steps=1', check=True)
+  config = _smoke(**{'model.use_bn': True})
+  model = registry.build_model(config.model)
+  variables = jax.eval_shape(model.init, jax.random.key(0), np.zeros((1, 32, 32, 3)))
+  assert runs.final(workdir)['num_params'] == sum(
+      x.size for x in jax.tree.leaves(variables['params']))
+  lrs = {r['learning_rate'] for r in runs.records(workdir) if r['kind'] == 'train'}
+  assert lrs == {0.0123}
+  saved = train.load_config(workdir)
+  assert saved.model.use_bn is True and saved.model.blocks == config.model.blocks
+
+
+@pytest.mark.parametrize('override,message', [
+    ('--config.model.name=resnet', "Unknown model name 'resnet'; valid: nin, googlenet, plain"),
+    ('--config.dataset.name=mnist', "Unknown dataset name 'mnist'; valid: cifar10, cifar100"),
+    ('--config.optimizer.name=lion', "Unknown optimizer 'lion'; valid: sgd, adamw"),
+    ('--config.schedule.name=exp', "Unknown schedule 'exp'; valid: constant, cosine"),
+    ('--config.batch_size=0', 'batch_size=0 must be a positive multiple of the device count'),
+    ('--config.optimizer.learnin_rate=0.1', "unknown config field 'learnin_rate'; did you mean"),
+    ('--config.model.num_classes=100', 'model.num_classes=100 does not match synthetic'),
+    ('--config.dtype=float16', "Unknown dtype 'float16'; valid: float32, bfloat16"),
+])
+def test_bad_input_is_one_line_exit_2_and_the_workdir_untouched(tmp_path, override, message):
+  workdir = tmp_path / 'run'
+  p = runs.cli('train.py', '--config', SMOKE, '--workdir', str(workdir), override)
+  assert p.returncode == 2, p.stderr
+  assert p.stderr.strip().count('\n') == 0 and message in p.stderr, p.stderr
+  assert not workdir.exists()
+
+
+def test_batch_not_divisible_by_devices(tmp_path):
+  p = runs.cli('train.py', '--config', SMOKE, '--workdir', str(tmp_path / 'r'),
+               '--config.batch_size=30', devices=4)
+  assert p.returncode == 2
+  assert 'batch_size=30 must be a positive multiple of the device count (4 devices)' in p.stderr
+
+
+def test_validate_rejects_mismatched_image_size():
+  config = googlenet_config.get_config('imagenet')
+  config.dataset.image_size = 32
+  with pytest.raises(registry.ConfigError, match="layout='imagenet' expects 224x224"):
+    validate(config)
+
+
+def test_a_workdir_with_another_config_is_refused_unless_asked(tmp_path):
+  workdir = str(tmp_path)
+  base = ('--config', SMOKE, '--workdir', workdir, '--config.num_train_steps=2')
+  runs.cli('train.py', *base, check=True)
+  before = runs.records(workdir)
+  p = runs.cli('train.py', *base, '--config.optimizer.learning_rate=0.5')
+  assert p.returncode == 2 and 'holds a run with a different config' in p.stderr
+  assert 'optimizer.learning_rate: 0.05 -> 0.5' in p.stderr and '--overwrite' in p.stderr
+  assert runs.records(workdir) == before
+  runs.cli('train.py', *base, '--config.num_train_steps=4', '--allow_config_change', check=True)
+  assert runs.final(workdir)['step'] == 4
+  runs.cli('train.py', *base, '--config.optimizer.learning_rate=0.5', '--overwrite', check=True)
+  assert runs.final(workdir)['step'] == 2
+  assert train.load_config(workdir).optimizer.learning_rate == 0.5
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(tmp_path):
+  workdir = str(tmp_path)
+  # Good for 2 epochs (16 steps), then an absurd learning rate from a resumed run. (The
+  # plain net has no ReLU on its logits, so its loss overflows rather than dies at ln 10.)
+  base = ('--config', 'configs/plain.py:smoke', '--workdir', workdir,
+          '--config.eval_every_epochs=1')
+  runs.cli('train.py', *base, '--config.num_epochs=2', check=True)
+  p = runs.cli('train.py', *base, '--config.num_epochs=4', '--config.optimizer.learning_rate=inf',
+               '--config.schedule.name=constant', '--allow_config_change')
+  assert p.returncode == 1, p.stderr
+  assert 'Loss is nan at step 18; stopping' in p.stderr, p.stderr  # Step 17 made params inf.
+  assert p.stderr.startswith('Error: ') and p.stderr.strip().count('\n') == 0
+  assert 'last good checkpoint (step 16)' in p.stderr
+  steps = sorted(int(d) for d in os.listdir(os.path.join(workdir, 'checkpoints')) if d.isdigit())
+  assert steps[-1] == 16
+
+
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path):
+  workdir = str(tmp_path)
+  args = ('train.py', '--config', SMOKE, '--workdir', workdir, '--config.num_epochs=200',
+          '--config.eval_every_epochs=100', '--config.log_every_steps=1')
+  proc = runs.start(*args)
+  metrics = os.path.join(workdir, 'metrics.jsonl')
+  deadline = time.time() + 120
+  while time.time() < deadline and proc.poll() is None:
+    if os.path.exists(metrics) and len(runs.records(workdir)) >= 3:
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGTERM)
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 128 + signal.SIGTERM, err
+  assert 'Interrupted by SIGTERM at step' in err and 'Traceback' not in err
+  step = int(err.split('at step ')[1].split(';')[0])
+  assert str(step) in os.listdir(os.path.join(workdir, 'checkpoints'))
+  last = runs.records(workdir)[-1]['step']
+  assert last <= step
+  p = runs.cli(*args, f'--config.num_train_steps={step + 2}', '--allow_config_change', check=True)
+  assert f'Resuming from step {step}' in p.stdout and runs.final(workdir)['step'] == step + 2
+
+
+@pytest.mark.parametrize('damage', ['all_files', 'array_data'])
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, damage):
+  workdir = str(tmp_path)
+  base = ('--config', SMOKE, '--workdir', workdir, '--config.eval_every_epochs=1')
+  runs.cli('train.py', *base, '--config.num_epochs=2', check=True)
+  latest = os.path.join(workdir, 'checkpoints', '16')
+  for root, _, files in os.walk(latest):
+    for name in files:
+      path = os.path.join(root, name)
+      if damage == 'all_files' or os.sep + 'd' + os.sep in path:
+        with open(path, 'wb') as f:
+          f.write(b'garbage')
+  p = runs.cli('train.py', *base, '--config.num_epochs=3', '--allow_config_change', check=True)
+  assert 'Checkpoint at step 16 is unreadable' in p.stdout
+  assert 'Resuming from step 8' in p.stdout
+  assert runs.final(workdir)['step'] == 24
+  assert os.listdir(os.path.join(workdir, 'corrupt_checkpoints'))
