@@ -1,0 +1,1 @@
+"""Sweeps: files whose `get_sweep(arg)` lists runs as config overrides (see nin/sweep.py)."""

@@ -1,0 +1,154 @@
+r"""Runs a sweep of train.py commands, one after another, or prints them.
+
+  python -m nin.sweep configs/sweeps/compare.py --workdir runs/compare --dry_run
+  python -m nin.sweep configs/sweeps/compare.py:digits --workdir runs/compare_digits
+
+A sweep file defines `get_sweep(arg)` returning a list of runs, each a dict
+with 'group', 'seed', 'config' ('file.py[:variants]') and 'overrides'
+({'optimizer.learning_rate': 0.05, ...}). Run i goes to
+<workdir>/<group>/seed<seed>. Finished runs (with final_metrics.json) are
+skipped; interrupted ones resume from their checkpoints, since train.py
+does. `--dry_run` prints one complete command per line, for a cluster
+launcher (a SLURM array, GNU parallel) to run in parallel. A failed run is
+marked with a FAILED file in its workdir and the sweep goes on; the exit
+code is non-zero if any run failed.
+"""
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+from absl import app, flags
+
+SWEEP_FILE = 'sweep.json'
+FAILED_FILE = 'FAILED'
+
+
+def load_sweep(spec: str) -> list:
+  """Loads 'path/to/sweep.py[:arg]' and returns its runs."""
+  path, _, arg = spec.partition(':')
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'No sweep file {path!r}')
+  runs = _load_module(path, 'sweep_module').get_sweep(arg or None)
+  for r in runs:
+    missing = {'group', 'seed', 'config', 'overrides'} - set(r)
+    if missing:
+      raise ValueError(f'Sweep run {r} lacks {", ".join(sorted(missing))}')
+  names = [run_name(r) for r in runs]
+  if len(set(names)) != len(names):
+    raise ValueError('Two runs of the sweep share a group and seed')
+  return runs
+
+
+def _load_module(path: str, name: str):
+  module_spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module
+
+
+def build_config(run, root: str = ''):
+  """The config a run asks for: its config file and variant, plus its overrides."""
+  path, _, arg = run['config'].partition(':')
+  config = _load_module(os.path.join(root or _repo_root(), path), 'config_module').get_config(
+      arg or None)
+  for key, value in {'seed': run['seed'], **run['overrides']}.items():
+    *parents, last = key.split('.')
+    target = config
+    for p in parents:
+      target = target[p]
+    target[last] = value
+  return config
+
+
+def run_name(run) -> str:
+  return f"{run['group']}/seed{run['seed']}"
+
+
+def _value(v) -> str:
+  return repr(v).replace(' ', '') if isinstance(v, (tuple, list)) else str(v)
+
+
+def command(run, workdir: str, python: str = 'python') -> list:
+  """The train.py command of one run, as an argument list."""
+  args = [python, 'train.py', '--config', run['config'],
+          '--workdir', os.path.join(workdir, run_name(run))]
+  overrides = {'seed': run['seed'], **run['overrides']}  # The seed in the name is the seed.
+  args += [f'--config.{k}={_value(v)}' for k, v in sorted(overrides.items())]
+  return args
+
+
+def status(run_dir: str) -> str:
+  """'finished', 'failed', 'incomplete' (started, not done) or 'missing'."""
+  if os.path.exists(os.path.join(run_dir, 'final_metrics.json')):
+    return 'finished'
+  if os.path.exists(os.path.join(run_dir, FAILED_FILE)):
+    return 'failed'
+  if os.path.exists(os.path.join(run_dir, 'config.json')):
+    return 'incomplete'
+  return 'missing'
+
+
+def write_manifest(runs, workdir: str, spec: str) -> None:
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, SWEEP_FILE), 'w') as f:
+    json.dump({'sweep': spec, 'runs': [dict(r, name=run_name(r)) for r in runs]}, f, indent=1)
+
+
+def run_sweep(spec: str, workdir: str, python: str = sys.executable) -> dict:
+  """Runs every unfinished run in turn; returns {name: status} at the end."""
+  runs = load_sweep(spec)
+  write_manifest(runs, workdir, spec)
+  results = {}
+  for i, run in enumerate(runs):
+    name, run_dir = run_name(run), os.path.join(workdir, run_name(run))
+    if status(run_dir) == 'finished':
+      print(f'[{i + 1}/{len(runs)}] {name}: finished, skipped', flush=True)
+      results[name] = 'finished'
+      continue
+    cmd = command(run, workdir, python)
+    print(f'[{i + 1}/{len(runs)}] {name}: {shlex.join(cmd)}', flush=True)
+    if os.path.exists(os.path.join(run_dir, FAILED_FILE)):
+      os.remove(os.path.join(run_dir, FAILED_FILE))  # Try again.
+    proc = subprocess.run(cmd, cwd=_repo_root(), stderr=subprocess.PIPE, text=True)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+      os.makedirs(run_dir, exist_ok=True)
+      with open(os.path.join(run_dir, FAILED_FILE), 'w') as f:
+        f.write(f'exit code {proc.returncode}\n{proc.stderr[-2000:]}')
+      if proc.returncode in (130, 143):  # Stopped by the user: stop the sweep too.
+        results[name] = 'incomplete'
+        break
+    results[name] = status(run_dir)
+  return results
+
+
+def _repo_root() -> str:
+  return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise app.UsageError('Usage: python -m nin.sweep SWEEP_FILE[:arg] --workdir DIR [--dry_run]')
+  spec, workdir = argv[1], flags.FLAGS.workdir
+  try:
+    if flags.FLAGS.dry_run:
+      for run in load_sweep(spec):
+        print(shlex.join(command(run, workdir)))
+      return 0
+    results = run_sweep(spec, workdir)
+  except (FileNotFoundError, ValueError) as e:
+    print(f'Error: {e}', file=sys.stderr)
+    return 2
+  counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}
+  print('Sweep: ' + ', '.join(f'{n} {s}' for s, n in counts.items()), flush=True)
+  return 0 if set(results.values()) == {'finished'} else 1
+
+
+if __name__ == '__main__':
+  flags.DEFINE_string('workdir', None, 'Root folder of the sweep; each run gets a subfolder.')
+  flags.DEFINE_bool('dry_run', False, 'Print one train.py command per line and exit.')
+  flags.mark_flags_as_required(['workdir'])
+  app.run(main)

@@ -1,0 +1,91 @@
+"""Sweeps: dry-run commands run as printed, skip finished runs, resume killed ones; the report."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+import runs
+
+SWEEP = '''
+def get_sweep(arg=None):
+  steps = int(arg or 2)
+  runs = [{{'group': 'nin', 'seed': s, 'config': 'configs/nin.py:smoke',
+            'overrides': {{'num_train_steps': steps, 'eval_every_epochs': 0.5}}}} for s in (0, 1)]
+  runs.append({{'group': 'broken', 'seed': 0, 'config': 'configs/plain.py:smoke',
+               'overrides': {{'optimizer.name': 'lion'}}}})
+  return runs{extra}
+'''
+
+
+def _sweep_file(tmp_path, extra=''):
+  path = tmp_path / 'tiny.py'
+  path.write_text(SWEEP.format(extra=extra))
+  return str(path)
+
+
+def _sweep(*args, **kw):
+  return subprocess.run([sys.executable, '-m', 'nin.sweep', *args], cwd=runs.ROOT,
+                        env=runs.env(), capture_output=True, text=True, **kw)
+
+
+def test_dry_run_prints_commands_that_run_as_printed(tmp_path):
+  sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
+  out = _sweep(sweep, '--workdir', workdir, '--dry_run', check=True).stdout.splitlines()
+  assert len(out) == 3 and all(line.startswith('python train.py --config ') for line in out)
+  assert out[0].endswith(f'--workdir {workdir}/nin/seed0 --config.eval_every_epochs=0.5 '
+                         f'--config.num_train_steps=2 --config.seed=0')
+  env = dict(runs.env(), PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+  subprocess.run(['bash', '-c', out[1]], cwd=runs.ROOT, env=env, check=True, capture_output=True)
+  final = runs.final(f'{workdir}/nin/seed1')
+  assert final['step'] == 2
+  assert not os.path.exists(workdir + '/nin/seed0')  # A dry run runs nothing.
+
+
+def test_sweep_runs_skips_finished_reports_failures_and_the_report(tmp_path):
+  sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
+  p = _sweep(sweep, '--workdir', workdir)
+  assert p.returncode == 1, p.stderr  # The broken run failed; the others finished.
+  assert 'Sweep: 1 failed, 2 finished' in p.stdout
+  assert "Unknown optimizer 'lion'" in open(f'{workdir}/broken/seed0/FAILED').read()
+  again = _sweep(sweep, '--workdir', workdir)
+  assert again.stdout.count('finished, skipped') == 2 and 'nin/seed0: python' not in again.stdout
+
+  report = subprocess.run([sys.executable, '-m', 'nin.report', workdir], cwd=runs.ROOT,
+                          env=runs.env(), capture_output=True, text=True, check=True).stdout
+  with open(f'{workdir}/report.json') as f:
+    rows = {r['group']: r for r in json.load(f)}
+  accs = [runs.final(f'{workdir}/nin/seed{s}')['test_accuracy'] for s in (0, 1)]
+  assert rows['nin']['acc_mean'] == np.mean(accs) and rows['nin']['finished'] == 2
+  assert f'{np.mean(accs):.2%} ± {np.std(accs, ddof=1):.2%}' in report
+  assert rows['nin']['params'] == runs.final(f'{workdir}/nin/seed0')['num_params']
+  assert 'acc_mean' not in rows['broken'] and '- `broken/seed0`: failed' in report
+  assert '| broken | plain |' in report and '| 0/1 | — |' in report
+  for png in ('accuracy_vs_macs.png', 'accuracy_vs_params.png', 'test_accuracy_curves.png'):
+    assert os.path.getsize(os.path.join(workdir, png)) > 1000
+
+  os.rename(f'{workdir}/nin/seed1', f'{workdir}/seed1_moved')
+  report = subprocess.run([sys.executable, '-m', 'nin.report', workdir], cwd=runs.ROOT,
+                          env=runs.env(), capture_output=True, text=True, check=True).stdout
+  assert '- `nin/seed1`: missing' in report and '1 of 3 finished' in report
+
+
+def test_a_killed_sweep_resumes_the_interrupted_run(tmp_path):
+  sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
+  proc = subprocess.Popen([sys.executable, '-m', 'nin.sweep', f'{sweep}:200', '--workdir', workdir],
+                          cwd=runs.ROOT, env=runs.env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, start_new_session=True)
+  ckpts = f'{workdir}/nin/seed0/checkpoints'
+  deadline = time.time() + 120
+  while time.time() < deadline and not (os.path.isdir(ckpts) and any(
+      d.isdigit() for d in os.listdir(ckpts))):
+    time.sleep(0.05)
+  os.killpg(proc.pid, signal.SIGKILL)
+  proc.wait()
+  assert not os.path.exists(f'{workdir}/nin/seed0/final_metrics.json')
+  p = _sweep(f'{sweep}:200', '--workdir', workdir)
+  assert 'Resuming from step' in p.stdout, p.stdout
+  assert runs.final(f'{workdir}/nin/seed0')['step'] == 200
