@@ -87,13 +87,21 @@ class Pipeline:
                   _place_per_device(mesh, dataset.test_labels))
     self._key = jax.random.fold_in(jax.random.key(seed), _DATA_KEY)
     self._aug = dict(crop_padding=crop_padding, flip=flip, cutout=cutout)
-    self._train_fn = jax.jit(self._shard_mapped(self._train_slice))
-    self._eval_fn = jax.jit(self._shard_mapped(self._eval_slice))
-
-  def _shard_mapped(self, fn):
     spec = P(distributed.DATA)
-    return jax.shard_map(fn, mesh=self.mesh, in_specs=(spec, spec, P(), P()),
+    self._perm_fn = jax.jit(jax.shard_map(self._permutation, mesh=mesh, in_specs=(spec, P()),
+                                          out_specs=spec, check_vma=False))
+    self._train_fn = jax.jit(self._shard_mapped(self._train_slice, 3))
+    self._eval_fn = jax.jit(self._shard_mapped(self._eval_slice, 2))
+    self._epoch_perm = (None, None)  # (epoch, its permutation): drawn once per epoch.
+
+  def _shard_mapped(self, fn, num_sharded):
+    spec = P(distributed.DATA)
+    return jax.shard_map(fn, mesh=self.mesh, in_specs=(spec,) * num_sharded + (P(), P()),
                          out_specs=spec, check_vma=False)
+
+  def _permutation(self, labels, epoch):
+    """This host's epoch order (every device of a host draws the same one)."""
+    return jax.random.permutation(jax.random.fold_in(self._key, epoch), labels.shape[1])[None]
 
   def _position(self, per_device):
     """First index, within this host's batch and within the global batch, of this device."""
@@ -104,13 +112,12 @@ class Pipeline:
   def _normalize(self, images_u8):
     return (images_u8.astype(jnp.float32) / 255.0 - self._mean) / self._std
 
-  def _train_slice(self, images, labels, epoch, step):
-    images, labels = images[0], labels[0]  # This device's copy of its host's shard.
+  def _train_slice(self, images, labels, perm, epoch, step):
+    images, labels, perm = images[0], labels[0], perm[0]  # This device's copy of its host's shard.
     per_process = self.batch_size // jax.process_count()
     per_device = per_process // self.local_devices
     offset, global_offset = self._position(per_device)
     epoch_key = jax.random.fold_in(self._key, epoch)
-    perm = jax.random.permutation(epoch_key, labels.shape[0])
     idx = jax.lax.dynamic_slice(perm, (step * per_process + offset,), (per_device,))
     step_key = jax.random.fold_in(epoch_key, step)
     keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(
@@ -130,7 +137,9 @@ class Pipeline:
 
   def train_batch(self, epoch: int, step: int):
     """(images float32 NHWC, labels int32), sharded over 'data'; step counts within the epoch."""
-    return self._train_fn(*self._train, jnp.int32(epoch), jnp.int32(step))
+    if self._epoch_perm[0] != epoch:
+      self._epoch_perm = (epoch, self._perm_fn(self._train[1], jnp.int32(epoch)))
+    return self._train_fn(*self._train, self._epoch_perm[1], jnp.int32(epoch), jnp.int32(step))
 
   def eval_batches(self):
     """Yields (images, labels, mask) covering the test split exactly once."""

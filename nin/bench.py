@@ -1,0 +1,205 @@
+r"""Benchmarks: training-step speed against the device's own matmul peak.
+
+  python -m nin.bench --models nin,googlenet,plain --impls dense,conv,einsum
+  python -m nin.bench --quick --out bench.json          # CI-sized: under two minutes on 2 cores
+
+For every (model, 1x1 impl, dtype) it measures compile time, the median and
+spread of the jitted training step (synthetic data on the device, after
+warm-up), images/s, FLOPs per step from XLA's own cost analysis, achieved
+FLOP/s, and the fraction of the practical peak: a large matmul in the same
+dtype, timed in the same run. It also times the input side alone (on-device
+batches with augmentation) and reports its throughput relative to training.
+Ratios within one run are what to compare; absolute times move with load.
+"""
+import dataclasses
+import json
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nin import data, distributed, optim, pipeline, summary, train
+from nin.registry import build_model
+
+FAMILIES = ('nin', 'googlenet', 'plain')
+
+
+def _config(family):
+  from configs import googlenet, nin, plain  # Configs are data: read here, not at import.
+  return {'nin': nin, 'googlenet': googlenet, 'plain': plain}[family].get_config()
+
+
+def _timed(fn, repeats):
+  times = []
+  for _ in range(repeats):
+    t = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - t)
+  return times
+
+
+def matmul_peak(dtype='float32', n=2048, repeats=10) -> float:
+  """FLOP/s of a jitted n x n x n matmul: the practical peak of this device."""
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+  f = jax.jit(jnp.dot)
+  jax.block_until_ready(f(a, b))
+  return 2 * n ** 3 / statistics.median(_timed(lambda: f(a, b), repeats))
+
+
+def _flops(compiled) -> float:
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get('flops', 0.0))
+
+
+def _spread(times):
+  q = np.percentile(times, [25, 75])
+  return {'median': statistics.median(times), 'iqr': float(q[1] - q[0]),
+          'min': min(times), 'max': max(times)}
+
+
+def bench_train_step(family, impl, dtype, batch_size, steps, warmup, mesh) -> dict:
+  config = _config(family)
+  config.model.impl = impl
+  config.dtype = dtype
+  config.batch_size = batch_size
+  spe, total = 100, 10_000
+  model = train.build_model(config)
+  tx = optim.make_optimizer(config, optim.make_schedule(config, spe, total))
+  shape = (config.dataset.image_size, config.dataset.image_size, 3)
+  state = jax.jit(lambda: train.create_train_state(model, tx, shape, 0),
+                  out_shardings=distributed.replicated(mesh))()
+  images = jax.device_put(jax.random.normal(jax.random.key(1), (batch_size, *shape)),
+                          distributed.batch_sharded(mesh))
+  labels = jax.device_put(jnp.arange(batch_size) % config.model.num_classes,
+                          distributed.batch_sharded(mesh))
+  train_fn, _ = train.compile_steps(config, mesh, config.model.num_classes)
+  t = time.perf_counter()
+  compiled = train_fn.lower(state, images, labels).compile()
+  compile_sec = time.perf_counter() - t
+  flops = _flops(compiled)
+  for _ in range(warmup):
+    state, m = compiled(state, images, labels)
+  jax.block_until_ready(state)
+  times = []
+  for _ in range(steps):
+    t = time.perf_counter()
+    state, m = compiled(state, images, labels)
+    jax.block_until_ready(m)
+    times.append(time.perf_counter() - t)
+  spread = _spread(times)
+  macs = summary.totals(summary.summarize(build_model(config.model), shape))['macs']
+  forward = jax.jit(lambda s, x: s.apply_fn(train._variables(s), x, train=False))
+  forward_flops = _flops(forward.lower(state, images).compile())
+  return {'model': family, 'impl': impl, 'dtype': dtype, 'batch_size': batch_size,
+          'compile_sec': compile_sec, 'step_sec': spread,
+          'images_per_sec': batch_size / spread['median'], 'flops_per_step': flops,
+          'forward_flops': forward_flops, 'model_macs_per_image': macs,
+          # XLA counts only the taps that land inside the image (not the zero padding),
+          # so its forward FLOPs sit a few percent under 2 x MACs; a step is ~3 forwards.
+          'forward_flops_over_2_macs': forward_flops / (2 * macs * batch_size),
+          'step_flops_over_forward': flops / forward_flops,
+          'achieved_flops_per_sec': flops / spread['median']}
+
+
+def bench_input(batch_size, steps, mesh, num_train=10_000) -> dict:
+  ds = data._synthetic(num_train, 100, 32)
+  pipe = pipeline.Pipeline(ds, mesh, batch_size, 100, seed=0)
+  jax.block_until_ready(pipe.train_batch(0, 0))
+  spe = pipe.steps_per_epoch
+  times = _timed(lambda: pipe.train_batch(1, np.random.randint(spe)), steps)
+  spread = _spread(times)
+  return {'batch_size': batch_size, 'batch_sec': spread,
+          'batches_per_sec': 1 / spread['median'],
+          'images_per_sec': batch_size / spread['median']}
+
+
+def environment() -> dict:
+  import flax
+  import optax
+  d = jax.devices()[0]
+  return {'platform': jax.default_backend(), 'device_kind': d.device_kind,
+          'device_count': jax.device_count(), 'python': platform.python_version(),
+          'jax': jax.__version__, 'jaxlib': jax.lib.__version__ if hasattr(jax.lib, '__version__')
+          else jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
+          'machine': platform.machine(), 'xla_flags': __import__('os').environ.get('XLA_FLAGS', '')}
+
+
+def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False) -> dict:
+  mesh = distributed.make_mesh()
+  peaks = {dt: matmul_peak(dt, matmul_n) for dt in dtypes}
+  results = []
+  for family in models:
+    for dtype in dtypes:
+      # plain has no 1x1 layer; in quick mode GoogLeNet (slow on a CPU) runs one impl.
+      for impl in (impls if family == 'nin' or (family == 'googlenet' and not quick)
+                   else impls[:1]):
+        r = bench_train_step(family, impl, dtype, batch_size, steps, warmup, mesh)
+        r['fraction_of_peak'] = r['achieved_flops_per_sec'] / peaks[dtype]
+        results.append(r)
+        print(f"  {family:<10} {impl:<7} {dtype:<9} {r['images_per_sec']:8.1f} img/s "
+              f"{r['fraction_of_peak']:6.1%} of peak", file=sys.stderr, flush=True)
+  inp = bench_input(batch_size, max(steps, 10), mesh)
+  fastest = {}
+  for r in results:
+    fastest[r['model']] = max(fastest.get(r['model'], 0), r['images_per_sec'])
+  inp['ratio_to_training'] = {m: inp['images_per_sec'] / v for m, v in fastest.items()}
+  return {'environment': environment(), 'matmul_peak_flops_per_sec': peaks,
+          'settings': {'batch_size': batch_size, 'steps': steps, 'warmup': warmup,
+                       'matmul_n': matmul_n},
+          'train_step': results, 'input': inp}
+
+
+def markdown(res) -> str:
+  env = res['environment']
+  lines = [f"Device: {env['device_count']} x {env['device_kind']} ({env['platform']}); "
+           f"jax {env['jax']}, flax {env['flax']}; batch {res['settings']['batch_size']}.",
+           'Matmul peak: ' + ', '.join(f'{k} {v / 1e9:.0f} GFLOP/s'
+                                       for k, v in res['matmul_peak_flops_per_sec'].items()), '',
+           '| model | 1x1 impl | dtype | compile (s) | step (ms, median ± IQR) | img/s '
+           '| GFLOP/step | GFLOP/s | of peak |',
+           '|---|---|---|---:|---:|---:|---:|---:|---:|']
+  for r in res['train_step']:
+    s = r['step_sec']
+    lines.append(f"| {r['model']} | {r['impl']} | {r['dtype']} | {r['compile_sec']:.1f} "
+                 f"| {s['median'] * 1e3:.1f} ± {s['iqr'] * 1e3:.1f} | {r['images_per_sec']:.1f} "
+                 f"| {r['flops_per_step'] / 1e9:.2f} | {r['achieved_flops_per_sec'] / 1e9:.1f} "
+                 f"| {r['fraction_of_peak']:.1%} |")
+  inp = res['input']
+  ratios = ', '.join(f'{m} {v:.0f}x' for m, v in inp['ratio_to_training'].items())
+  lines += ['', f"Input side: {inp['images_per_sec']:.0f} img/s "
+                f"({inp['batches_per_sec']:.1f} batches/s); relative to training: {ratios}."]
+  return '\n'.join(lines)
+
+
+def main(argv):
+  from absl import flags
+  f = flags.FLAGS
+  if f.quick:
+    res = run(f.models, f.impls, f.dtypes, 8, 2, 1, 1024, quick=True)
+  else:
+    res = run(f.models, f.impls, f.dtypes, f.batch_size, f.steps, f.warmup, f.matmul_n)
+  print(markdown(res))
+  if f.out:
+    with open(f.out, 'w') as fh:
+      json.dump(res, fh, indent=1)
+  del argv
+
+
+if __name__ == '__main__':
+  from absl import app, flags
+  flags.DEFINE_list('models', list(FAMILIES), 'Model families to time.')
+  flags.DEFINE_list('impls', ['dense', 'conv', 'einsum'], 'How 1x1 layers run.')
+  flags.DEFINE_list('dtypes', ['float32'], 'Compute dtypes: float32, bfloat16.')
+  flags.DEFINE_integer('batch_size', 128, 'Global batch size.')
+  flags.DEFINE_integer('steps', 10, 'Timed steps per configuration.')
+  flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
+  flags.DEFINE_integer('matmul_n', 2048, 'Size of the peak-measuring matmul.')
+  flags.DEFINE_bool('quick', False, 'Batch 8, 2 steps, a 1024 matmul, one GoogLeNet impl: for CI.')
+  flags.DEFINE_string('out', '', 'Write the results as JSON here.')
+  app.run(main)

@@ -1,0 +1,39 @@
+"""The benchmark harness: its quick mode fills every field, and its FLOPs agree with the summary."""
+import json
+import subprocess
+import sys
+
+import runs
+
+
+def _leaves(tree, path=''):
+  if isinstance(tree, dict):
+    for k, v in tree.items():
+      yield from _leaves(v, f'{path}.{k}')
+  elif isinstance(tree, list):
+    for i, v in enumerate(tree):
+      yield from _leaves(v, f'{path}[{i}]')
+  else:
+    yield path, tree
+
+
+def test_quick_benchmark(tmp_path):
+  out = tmp_path / 'bench.json'
+  p = subprocess.run([sys.executable, '-m', 'nin.bench', '--quick', '--out', str(out)],
+                     cwd=runs.ROOT, env=runs.env(), capture_output=True, text=True, timeout=600)
+  assert p.returncode == 0, p.stderr
+  res = json.loads(out.read_text())
+  for path, value in _leaves(res):
+    if path != '.environment.xla_flags':
+      assert value not in (None, '') and (not isinstance(value, (int, float)) or value >= 0), path
+  steps = res['train_step']
+  assert {r['model'] for r in steps} == {'nin', 'googlenet', 'plain'}
+  assert {r['impl'] for r in steps if r['model'] == 'nin'} == {'dense', 'conv', 'einsum'}
+  for r in steps:
+    assert r['flops_per_step'] > 0 and 0 < r['fraction_of_peak'] < 1.5
+    # XLA's forward FLOPs: 2 x the summary's multiply-adds (less the zero-padding taps).
+    assert abs(r['forward_flops_over_2_macs'] - 1) < 0.10, r
+    # A training step: forward + gradients for activations and weights, about 3 forwards.
+    assert abs(r['step_flops_over_forward'] / 3 - 1) < 0.10, r
+  assert set(res['input']['ratio_to_training']) == {'nin', 'googlenet', 'plain'}
+  assert '| nin | dense | float32 |' in p.stdout and 'Input side:' in p.stdout
