@@ -15,11 +15,17 @@ from nin.errors import ConfigError
 DATA = 'data'
 
 
+def _launched_as_several_processes() -> bool:
+  if os.environ.get('JAX_COORDINATOR_ADDRESS'):
+    return True
+  if int(os.environ.get('SLURM_NTASKS', '1')) > 1:
+    return True
+  return len([h for h in os.environ.get('TPU_WORKER_HOSTNAMES', '').split(',') if h]) > 1
+
+
 def initialize() -> None:
   """Joins the other hosts when launched as one of several processes."""
-  multi = any(k in os.environ for k in ('JAX_COORDINATOR_ADDRESS', 'SLURM_NTASKS',
-                                        'TPU_WORKER_HOSTNAMES', 'MEGASCALE_COORDINATOR_ADDRESS'))
-  if multi and int(os.environ.get('SLURM_NTASKS', '2')) > 1 and not jax.distributed.is_initialized():
+  if _launched_as_several_processes() and not jax.distributed.is_initialized():
     jax.distributed.initialize()
 
 

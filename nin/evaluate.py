@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from nin import checkpoint, data, distributed, optim, pipeline, train
+from nin.errors import ConfigError
 
 CHOICES = ('latest', 'best')
 
@@ -33,7 +34,7 @@ class Run:
 def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
   """The config saved in `workdir` and the state of its latest or best checkpoint."""
   if which not in CHOICES:
-    raise train.registry.ConfigError(f'Unknown checkpoint choice {which!r}; valid: {", ".join(CHOICES)}')
+    raise ConfigError(f'Unknown checkpoint choice {which!r}; valid: {", ".join(CHOICES)}')
   if not os.path.exists(os.path.join(workdir, train.CONFIG_FILE)):
     raise FileNotFoundError(f'{workdir} holds no run ({train.CONFIG_FILE} is missing)')
   config = train.load_config(workdir)
