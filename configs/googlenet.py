@@ -9,8 +9,8 @@ Variants (combine with commas):
   naive     no 3x3/5x5 reduce layers (Fig. 2a, keeping the pool projection).
   imagenet  the paper's 224x224, 1000-class layout (summaries and benchmarks
             on synthetic data; this project trains on CIFAR only).
-  digits    blocks 3a,3b,4a with a narrow stem on scikit-learn's digits (CPU).
-  smoke     blocks 3a,3b for a few steps on synthetic data.
+  digits    blocks 3a,3b,4a at a quarter of the widths, on scikit-learn's digits (CPU).
+  smoke     blocks 3a,3b at an eighth of the widths, a few steps on synthetic data.
 
 Recipe: the CIFAR adaptation common in reproductions (a 3x3 stem, BatchNorm,
 SGD momentum 0.9, learning rate 0.1 with cosine decay, weight decay 5e-4,
@@ -29,6 +29,7 @@ def get_config(arg=None):
   c.model.bottleneck = 'naive' not in variants
   c.model.blocks = ('3a', '3b', '4a', '4b', '4c', '4d', '4e', '5a', '5b')
   c.model.stem_width = 192
+  c.model.width_divisor = 1
   c.model.dropout_rate = 0.0
   c.model.use_bn = True
 
@@ -50,9 +51,11 @@ def get_config(arg=None):
   if 'digits' in variants:
     common.digits(c)
     c.model.blocks = ('3a', '3b', '4a')
-    c.model.stem_width = 64
+    c.model.stem_width = 32
+    c.model.width_divisor = 4
   if 'smoke' in variants:
     common.smoke(c)
     c.model.blocks = ('3a', '3b')
-    c.model.stem_width = 32
+    c.model.stem_width = 16
+    c.model.width_divisor = 8
   return c

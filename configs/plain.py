@@ -40,10 +40,11 @@ def get_config(arg=None):
 
   if 'digits' in variants:
     common.digits(c)
-    c.model.stages = ((32, 32), (64, 64), (96,))
+    c.model.stages = (((64, 64), (128, 128), (192, 192)) if 'large' in variants
+                      else ((32, 32), (64, 64), (96,)))
     c.model.use_bn = True
     c.model.dropout_rate = 0.1
   if 'smoke' in variants:
     common.smoke(c)
-    c.model.stages = ((8,), (16,), (16,))
+    c.model.stages = ((16,), (32,), (32,)) if 'large' in variants else ((8,), (16,), (16,))
   return c

@@ -79,6 +79,7 @@ class GoogLeNet(nn.Module):
   bottleneck: bool = True
   blocks: Sequence[str] = tuple(INCEPTION)
   stem_width: int = 192
+  width_divisor: int = 1  # >1 divides every Inception width (narrow CPU variants).
   dropout_rate: float = 0.4
   use_bn: bool = True
   impl: str = 'dense'
@@ -102,7 +103,8 @@ class GoogLeNet(nn.Module):
     else:
       raise ValueError(f"Unknown GoogLeNet layout {self.layout!r}; valid: cifar, imagenet")
     for name in self.blocks:
-      x = Inception(*INCEPTION[name], bottleneck=self.bottleneck, use_bn=self.use_bn,
+      widths = [max(4, c // self.width_divisor) for c in INCEPTION[name]]
+      x = Inception(*widths, bottleneck=self.bottleneck, use_bn=self.use_bn,
                     impl=self.impl, dtype=self.dtype, name=name)(x, train)
       if name in POOL_AFTER:
         x = layers.MaxPool(3, 2, name=f'pool{name[0]}')(x)

@@ -225,15 +225,18 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   # 3. Resume.
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   restored, restored_step = ckpt.restore(state)
-  if restored is not None:
-    state = restored
-    print(f'Resuming from step {restored_step} in {workdir}', flush=True)
-  start = int(state.step)
+  start = int(restored.step) if restored is not None else 0
   final_path = os.path.join(workdir, FINAL_FILE)
   if start >= total_steps and os.path.exists(final_path):
     ckpt.close()
     with open(final_path) as f:
-      return json.load(f)
+      final = json.load(f)
+    print(f"Already finished in {workdir}: step {final['step']}, test accuracy "
+          f"{final['test_accuracy']:.4f}", flush=True)
+    return final
+  if restored is not None:
+    state = restored
+    print(f'Resuming from step {restored_step} in {workdir}', flush=True)
   writer = metrics.MetricWriter(workdir, resume_step=start, total_steps=total_steps)
 
   # 4. Signals: finish the current step, save, and stop.
