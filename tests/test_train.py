@@ -222,3 +222,17 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, damage
   assert 'Resuming from step 8' in p.stdout
   assert runs.final(workdir)['step'] == 24
   assert os.listdir(os.path.join(workdir, 'corrupt_checkpoints'))
+
+
+def test_bfloat16_computes_in_bf16_with_float32_parameters_and_optimizer_state(tmp_path):
+  config = _smoke(**{'dtype': 'bfloat16', 'num_train_steps': 2})
+  model = train.build_model(config)
+  x = np.ones((2, 32, 32, 3), np.float32)
+  variables = model.init(jax.random.key(0), x)
+  _, state = model.apply(variables, x, capture_intermediates=True, mutable=['intermediates'])
+  assert state['intermediates']['block1']['__call__'][0].dtype == jax.numpy.bfloat16
+  final = train.train_and_evaluate(config, str(tmp_path), handle_signals=False)
+  assert np.isfinite(final['test_loss'])
+  run = evaluate.load_run(str(tmp_path))
+  leaves = jax.tree.leaves((run.state.params, run.state.opt_state))
+  assert leaves and all(l.dtype == np.float32 for l in leaves if l.dtype.kind == 'f')
