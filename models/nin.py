@@ -27,7 +27,7 @@ RELU_ONLY_BLOCKS = ((5, (192,)), (5, (192,)), (3, (192, 10)))
 
 
 class NiN(nn.Module):
-  """NiN for 32x32 inputs; the last block's last width is the class count."""
+  """NiN for 32x32 inputs; the last block's last layer has `num_classes` maps."""
   num_classes: int = 10
   blocks: Sequence[Any] = PAPER_BLOCKS
   pools: Sequence[str] = ('max', 'avg')
@@ -39,13 +39,14 @@ class NiN(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    if self.blocks[-1][1][-1] != self.num_classes:
-      raise ValueError(f'NiN: the last block must end with num_classes='
-                       f'{self.num_classes} maps, got blocks={self.blocks}')
     if len(self.pools) != len(self.blocks) - 1:
       raise ValueError(f'NiN: need one pool between blocks, got pools={self.pools}')
+    # The last layer has one map per class, whatever `blocks` says (10 in the paper).
+    blocks = [tuple(b) for b in self.blocks]
+    k, widths = blocks[-1]
+    blocks[-1] = (k, tuple(widths[:-1]) + (self.num_classes,))
     x = x.astype(self.dtype)
-    for i, (k, widths) in enumerate(self.blocks):
+    for i, (k, widths) in enumerate(blocks):
       x = layers.MlpConv(k, tuple(widths), linear_1x1=self.linear_1x1,
                          use_bn=self.use_bn, impl=self.impl, dtype=self.dtype,
                          name=f'block{i + 1}')(x, train)
@@ -72,6 +73,6 @@ def fold_linear_1x1(params, blocks):
     for j in range(1, len(widths)):
       dense = block[f'mlp{j}']['conv']
       kernel, bias = layers.fold_linear_1x1(kernel, bias, dense['kernel'], dense['bias'])
-    folded_blocks.append((k, (widths[-1],)))
+    folded_blocks.append((k, (kernel.shape[-1],)))
     folded[f'block{i + 1}'] = {'conv': {'conv': {'kernel': kernel, 'bias': bias}}}
   return tuple(folded_blocks), folded

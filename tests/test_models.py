@@ -11,6 +11,7 @@ from configs import nin as nin_config
 from configs import plain as plain_config
 from models import nin as nin_model
 from nin import layers, registry, summary
+from nin.validate import validate
 
 
 def _n_params(tree):
@@ -94,6 +95,15 @@ def test_unknown_model_argument_is_named():
 def test_unknown_config_variant_lists_the_valid_ones():
   with pytest.raises(ValueError, match=r"'lineer'.*linear"):
     nin_config.get_config('lineer')
+
+
+def test_every_family_builds_for_cifar100():
+  for cfg in (nin_config.get_config(), googlenet_config.get_config(), plain_config.get_config()):
+    cfg.dataset.name, cfg.model.num_classes = 'cifar100', 100
+    validate(cfg)
+    out = jax.eval_shape(lambda x: registry.build_model(cfg.model).init_with_output(
+        jax.random.key(0), x)[0], jnp.zeros((2, 32, 32, 3)))
+    assert out.shape == (2, 100)
 
 
 def test_plain_baseline_has_no_1x1_layer_and_nin_sized_parameters():
