@@ -202,4 +202,5 @@ if __name__ == '__main__':
   flags.DEFINE_integer('matmul_n', 2048, 'Size of the peak-measuring matmul.')
   flags.DEFINE_bool('quick', False, 'Batch 8, 2 steps, a 1024 matmul, one GoogLeNet impl: for CI.')
   flags.DEFINE_string('out', '', 'Write the results as JSON here.')
-  app.run(main)
+  from nin import cli
+  sys.exit(cli.main(main))

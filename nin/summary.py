@@ -129,4 +129,5 @@ if __name__ == '__main__':
   config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/nin.py:relu_only.')
   flags.DEFINE_bool('json', False, 'Write the rows as JSON to stdout.')
   flags.mark_flags_as_required(['config'])
-  app.run(main)
+  from nin import cli
+  sys.exit(cli.main(main))
