@@ -252,7 +252,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   timer = {'t': None, 'steps': 0, 'compile_sec': None}
   last_eval = None
 
-  def check_losses(log=True):
+  def check_losses():
     """Fetches pending step metrics; stops on a non-finite loss; logs their means."""
     if not pending:
       return
