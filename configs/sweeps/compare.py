@@ -4,7 +4,8 @@ r"""The comparison: what does a 1x1 convolution buy? Three seeds of each model.
   python -m nin.sweep configs/sweeps/compare.py --workdir runs/compare
   python -m nin.report runs/compare
 
-  # The CPU twin: the same runs, narrow models on scikit-learn's digits (minutes).
+  # The CPU twin: the same runs, narrow models on scikit-learn's digits (about half an
+  # hour on 2 CPU cores; docs/compare_digits/report.md is one such run).
   python -m nin.sweep configs/sweeps/compare.py:digits --workdir runs/compare_digits
   python -m nin.report runs/compare_digits
 
