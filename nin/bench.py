@@ -11,7 +11,6 @@ dtype, timed in the same run. It also times the input side alone (on-device
 batches with augmentation) and reports its throughput relative to training.
 Ratios within one run are what to compare; absolute times move with load.
 """
-import dataclasses
 import json
 import platform
 import statistics
@@ -192,7 +191,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  from absl import app, flags
+  from absl import flags
   flags.DEFINE_list('models', list(FAMILIES), 'Model families to time.')
   flags.DEFINE_list('impls', ['dense', 'conv', 'einsum'], 'How 1x1 layers run.')
   flags.DEFINE_list('dtypes', ['float32'], 'Compute dtypes: float32, bfloat16.')

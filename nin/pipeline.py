@@ -11,7 +11,6 @@ one, and one device sees exactly what four devices see together.
 Evaluation walks the test split in order, padding the last batch; a mask marks
 the padding, so every test example counts exactly once.
 """
-import functools
 import math
 
 import jax

@@ -14,7 +14,6 @@ import dataclasses
 import json
 import math
 import sys
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -124,7 +123,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  from absl import app, flags
+  from absl import flags
   from ml_collections import config_flags
   config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/nin.py:relu_only.')
   flags.DEFINE_bool('json', False, 'Write the rows as JSON to stdout.')
