@@ -68,10 +68,7 @@ def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
   dataset = data.load(cfg, jax.process_index(), jax.process_count())
   pipe = pipeline.Pipeline(dataset, mesh, run.config.batch_size, run.config.eval_batch_size,
                            run.config.seed, crop_padding=0, flip=False)
-  _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes)
-  if flip_tta:
-    eval_fn = jax.jit(lambda s, x, y, m: train.eval_step(
-        s, x, y, m, num_classes=dataset.num_classes, flip_tta=True))
+  _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes, flip_tta)
   result = train.evaluate(eval_fn, run.state, pipe)
   confusion = result.pop('confusion')
   per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)

@@ -118,7 +118,7 @@ def evaluate(eval_fn, state, pipe: pipeline.Pipeline) -> dict:
           'count': int(sums['count']), 'confusion': np.asarray(sums['confusion'], np.int64)}
 
 
-def compile_steps(config, mesh, num_classes):
+def compile_steps(config, mesh, num_classes, flip_tta=False):
   """The jitted train and eval steps, with explicit shardings for the mesh."""
   rep, batch = distributed.replicated(mesh), distributed.batch_sharded(mesh)
   dropout_key = jax.random.fold_in(jax.random.key(config.seed), _DROPOUT_KEY)
@@ -126,7 +126,7 @@ def compile_steps(config, mesh, num_classes):
                            label_smoothing=config.label_smoothing)
   train_fn = jax.jit(step, in_shardings=(rep, batch, batch), out_shardings=(rep, rep),
                      donate_argnums=0)
-  eval_fn = jax.jit(functools.partial(eval_step, num_classes=num_classes),
+  eval_fn = jax.jit(functools.partial(eval_step, num_classes=num_classes, flip_tta=flip_tta),
                     in_shardings=(rep, batch, batch, batch), out_shardings=rep)
   return train_fn, eval_fn
 
