@@ -169,17 +169,29 @@ def _max_pool_fwd(x, window, stride):
 
 
 def _max_pool_bwd(window, stride, residuals, g):
+  # Input row i of the padded grid is tap dy of output row o when i = o*s + dy. Split
+  # the rows (and columns) into residue classes i % s: within class r, row q gets tap
+  # dy (dy % s == r) from output row q - dy // s. Every tap is then a plain slice of
+  # one padded copy of g (and of arg), so all taps fuse into one loop per class; the
+  # s*s classes interleave back with a reshape. (Padding g once per tap, the obvious
+  # transpose of the forward's strided slices, runs 3.5x slower on CPU.)
   arg, (n, h, w, c) = residuals
-  (oh, ph), (ow, pw) = _same_padding(h, window, stride), _same_padding(w, window, stride)
-  hp, wp = h + sum(ph), w + sum(pw)
-  grad = jnp.zeros((n, hp, wp, c), g.dtype)
+  s = stride
+  (oh, ph), (ow, pw) = _same_padding(h, window, s), _same_padding(w, window, s)
+  qh, qw = -(-(h + sum(ph)) // s), -(-(w + sum(pw)) // s)  # Rows, columns per class.
+  lo = (window - 1) // s
   zero = jnp.zeros((), g.dtype)
+  g_pad = lax.pad(g, zero, ((0, 0, 0), (lo, qh - oh, 0), (lo, qw - ow, 0), (0, 0, 0)))
+  arg_pad = lax.pad(arg, jnp.int8(-1), ((0, 0, 0), (lo, qh - oh, 0), (lo, qw - ow, 0), (0, 0, 0)))
+  classes = [[jnp.zeros((n, qh, qw, c), g.dtype)] * s for _ in range(s)]
   for k in range(window * window):
     dy, dx = divmod(k, window)
-    # Interior padding puts each tap's gradient back on its strided grid.
-    grad = grad + lax.pad(jnp.where(arg == k, g, zero), zero, (
-        (0, 0, 0), (dy, hp - dy - (oh - 1) * stride - 1, stride - 1),
-        (dx, wp - dx - (ow - 1) * stride - 1, stride - 1), (0, 0, 0)))
+    start = (0, lo - dy // s, lo - dx // s, 0)
+    limit = (n, start[1] + qh, start[2] + qw, c)
+    term = jnp.where(lax.slice(arg_pad, start, limit) == k, lax.slice(g_pad, start, limit), zero)
+    classes[dy % s][dx % s] = classes[dy % s][dx % s] + term
+  grad = jnp.stack([jnp.stack(row, 3) for row in classes], 2)  # (n, qh, s, qw, s, c)
+  grad = grad.reshape(n, qh * s, qw * s, c)
   return (grad[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :],)
 
 

@@ -142,7 +142,8 @@ def test_1x1_plus_relu_mixes_channels_where_relu_alone_cannot():
   chex.assert_trees_all_close(jax.nn.relu(layer.apply(eye, x)), x)
 
 
-@pytest.mark.parametrize('shape,stride', [((2, 9, 9, 4), 1), ((2, 9, 8, 3), 2), ((1, 32, 32, 5), 2)])
+@pytest.mark.parametrize('shape,stride', [((2, 9, 9, 4), 1), ((2, 9, 8, 3), 2), ((1, 32, 32, 5), 2),
+                                          ((2, 7, 10, 3), 2), ((1, 8, 11, 2), 3)])
 def test_max_pool_matches_flax_forward_and_gradient(shape, stride):
   x = _x(shape)
   ref = lambda t: nn.max_pool(t, (3, 3), (stride, stride), 'SAME')
