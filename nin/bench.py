@@ -12,7 +12,9 @@ batches with augmentation) and reports its throughput relative to training.
 Ratios within one run are what to compare; absolute times move with load.
 """
 import json
+import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -85,12 +87,13 @@ def bench_train_step(family, impl, dtype, batch_size, steps, warmup, mesh) -> di
   for _ in range(warmup):
     state, m = compiled(state, images, labels)
   jax.block_until_ready(state)
-  times = []
+  times, faults = [], resource.getrusage(resource.RUSAGE_SELF).ru_minflt
   for _ in range(steps):
     t = time.perf_counter()
     state, m = compiled(state, images, labels)
     jax.block_until_ready(m)
     times.append(time.perf_counter() - t)
+  faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
   spread = _spread(times)
   macs = summary.totals(summary.summarize(build_model(config.model), shape))['macs']
   forward = jax.jit(lambda s, x: s.apply_fn(train._variables(s), x, train=False))
@@ -103,7 +106,9 @@ def bench_train_step(family, impl, dtype, batch_size, steps, warmup, mesh) -> di
           # so its forward FLOPs sit a few percent under 2 x MACs; a step is ~3 forwards.
           'forward_flops_over_2_macs': forward_flops / (2 * macs * batch_size),
           'step_flops_over_forward': flops / forward_flops,
-          'achieved_flops_per_sec': flops / spread['median']}
+          'achieved_flops_per_sec': flops / spread['median'],
+          # Memory the step maps afresh shows up here (nin/malloc.py); near 0 is healthy.
+          'page_faults_per_step': faults}
 
 
 def bench_input(batch_size, steps, mesh, num_train=10_000) -> dict:
@@ -126,7 +131,8 @@ def environment() -> dict:
           'device_count': jax.device_count(), 'python': platform.python_version(),
           'jax': jax.__version__, 'jaxlib': jax.lib.__version__ if hasattr(jax.lib, '__version__')
           else jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
-          'machine': platform.machine(), 'xla_flags': __import__('os').environ.get('XLA_FLAGS', '')}
+          'machine': platform.machine(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
+          'glibc_tunables': os.environ.get('GLIBC_TUNABLES', '')}
 
 
 def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False) -> dict:

@@ -9,6 +9,8 @@ import sys
 
 from absl import app, flags, logging
 
+from nin import malloc
+
 EXIT_USAGE = 2
 
 
@@ -59,7 +61,12 @@ def _parse_flags(argv):
 
 
 def main(main_fn):
-  """`absl.app.run` with quiet library logs (unless --verbosity is given)."""
+  """`absl.app.run` with quiet library logs (unless --verbosity is given).
+
+  On a CPU-only Linux machine the process first restarts itself once with
+  faster malloc settings (nin/malloc.py), before any flag is parsed.
+  """
+  malloc.reexec_with_tunables()
   def quiet_main(argv):
     if not flags.FLAGS['verbosity'].present:
       logging.set_verbosity(logging.WARNING)

@@ -14,7 +14,8 @@ CPU_FLAGS = ('--xla_cpu_experimental_ynn_fusion_type=-individual_dot,-individual
 _ACCELERATOR_PLUGINS = ('jax_cuda12_plugin', 'jax_cuda13_plugin', 'jax_rocm60_plugin', 'libtpu')
 
 
-def _cpu_only() -> bool:
+def cpu_only() -> bool:
+  """True when JAX will run on the CPU alone (no accelerator plugin, or JAX_PLATFORMS=cpu)."""
   platforms = os.environ.get('JAX_PLATFORMS', '')
   if platforms:
     return platforms.split(',')[0].strip() == 'cpu'
@@ -22,7 +23,7 @@ def _cpu_only() -> bool:
 
 
 def configure() -> None:
-  if os.environ.get('NIN_XLA_FLAGS', '1') == '0' or not _cpu_only():
+  if os.environ.get('NIN_XLA_FLAGS', '1') == '0' or not cpu_only():
     return
   current = os.environ.get('XLA_FLAGS', '')
   extra = [f for f in CPU_FLAGS if f.split('=')[0] not in current]

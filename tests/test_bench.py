@@ -1,9 +1,12 @@
 """The benchmark harness: its quick mode fills every field, and its FLOPs agree with the summary."""
 import json
+import os
 import subprocess
 import sys
 
 import runs
+
+from nin import malloc
 
 
 def _leaves(tree, path=''):
@@ -36,4 +39,6 @@ def test_quick_benchmark(tmp_path):
     # A training step: forward + gradients for activations and weights, about 3 forwards.
     assert abs(r['step_flops_over_forward'] / 3 - 1) < 0.10, r
   assert set(res['input']['ratio_to_training']) == {'nin', 'googlenet', 'plain'}
+  # The CLI restarted itself with the project's malloc settings (unless the caller set its own).
+  assert res['environment']['glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', malloc.TUNABLES)
   assert '| nin | dense | float32 |' in p.stdout and 'Input side:' in p.stdout
