@@ -155,6 +155,19 @@ def test_max_pool_matches_flax_forward_and_gradient(shape, stride):
   chex.assert_trees_all_close(g_new, g_ref, atol=1e-6)
 
 
+@pytest.mark.parametrize('shape,stride', [((2, 9, 9, 4), 1), ((2, 16, 16, 3), 2),
+                                          ((2, 7, 10, 3), 2), ((1, 8, 11, 2), 3)])
+def test_avg_pool_matches_flax_forward_and_gradient(shape, stride):
+  x = _x(shape)
+  ref = lambda t: nn.avg_pool(t, (3, 3), (stride, stride), 'SAME', count_include_pad=False)
+  new = lambda t: layers.avg_pool(t, 3, stride)
+  chex.assert_trees_all_close(new(x), ref(x), atol=1e-6)
+  w = _x(ref(x).shape, 1)
+  g_ref = jax.grad(lambda t: (ref(t) * w).sum())(x)
+  g_new = jax.grad(lambda t: (new(t) * w).sum())(x)
+  chex.assert_trees_all_close(g_new, g_ref, atol=1e-6)
+
+
 def test_max_pool_gradient_with_ties_goes_to_one_maximum():
   x = jnp.zeros((1, 4, 4, 1))  # All tied, as after a ReLU.
   g = jax.grad(lambda t: layers.max_pool(t, 3, 1).sum())(x)
