@@ -5,8 +5,10 @@ r"""Benchmarks: training-step speed against the device's own matmul peak.
 
 For every (model, 1x1 impl, dtype) it measures compile time, the median and
 spread of the jitted training step (synthetic data on the device, after
-warm-up), images/s, FLOPs per step from XLA's own cost analysis, achieved
-FLOP/s, and the fraction of the practical peak: a large matmul in the same
+warm-up; a model's variants and the peak matmul take turns, one step each per
+round, so that drifting load on a shared machine shifts them alike), images/s,
+FLOPs per step from XLA's own cost analysis, achieved FLOP/s, page faults per
+step (nin/malloc.py), and the fraction of the practical peak: a large matmul in the same
 dtype, timed in the same run. It also times the input side alone (on-device
 batches with augmentation) and reports its throughput relative to training.
 Ratios within one run are what to compare; absolute times move with load.
@@ -43,13 +45,13 @@ def _timed(fn, repeats):
   return times
 
 
-def matmul_peak(dtype='float32', n=2048, repeats=10) -> float:
-  """FLOP/s of a jitted n x n x n matmul: the practical peak of this device."""
+def matmul_peak_fn(dtype='float32', n=2048):
+  """A compiled n x n x n matmul and its FLOPs: the practical peak of this device."""
   a = jax.random.normal(jax.random.key(0), (n, n), dtype)
   b = jax.random.normal(jax.random.key(1), (n, n), dtype)
   f = jax.jit(jnp.dot)
   jax.block_until_ready(f(a, b))
-  return 2 * n ** 3 / statistics.median(_timed(lambda: f(a, b), repeats))
+  return (lambda: f(a, b)), 2 * n ** 3
 
 
 def _flops(compiled) -> float:
@@ -64,7 +66,8 @@ def _spread(times):
           'min': min(times), 'max': max(times)}
 
 
-def bench_train_step(family, impl, dtype, batch_size, steps, warmup, mesh) -> dict:
+def prepare_train_step(family, impl, dtype, batch_size, mesh) -> dict:
+  """Compiles one model's training step on synthetic device data; returns what timing needs."""
   config = _config(family)
   config.model.impl = impl
   config.dtype = dtype
@@ -83,32 +86,40 @@ def bench_train_step(family, impl, dtype, batch_size, steps, warmup, mesh) -> di
   t = time.perf_counter()
   compiled = train_fn.lower(state, images, labels).compile()
   compile_sec = time.perf_counter() - t
-  flops = _flops(compiled)
-  for _ in range(warmup):
-    state, m = compiled(state, images, labels)
-  jax.block_until_ready(state)
-  times, faults = [], resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-  for _ in range(steps):
-    t = time.perf_counter()
-    state, m = compiled(state, images, labels)
-    jax.block_until_ready(m)
-    times.append(time.perf_counter() - t)
-  faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
-  spread = _spread(times)
   macs = summary.totals(summary.summarize(build_model(config.model), shape))['macs']
   forward = jax.jit(lambda s, x: s.apply_fn(train._variables(s), x, train=False))
   forward_flops = _flops(forward.lower(state, images).compile())
-  return {'model': family, 'impl': impl, 'dtype': dtype, 'batch_size': batch_size,
-          'compile_sec': compile_sec, 'step_sec': spread,
-          'images_per_sec': batch_size / spread['median'], 'flops_per_step': flops,
-          'forward_flops': forward_flops, 'model_macs_per_image': macs,
-          # XLA counts only the taps that land inside the image (not the zero padding),
-          # so its forward FLOPs sit a few percent under 2 x MACs; a step is ~3 forwards.
-          'forward_flops_over_2_macs': forward_flops / (2 * macs * batch_size),
-          'step_flops_over_forward': flops / forward_flops,
-          'achieved_flops_per_sec': flops / spread['median'],
-          # Memory the step maps afresh shows up here (nin/malloc.py); near 0 is healthy.
-          'page_faults_per_step': faults}
+  return {'meta': {'model': family, 'impl': impl, 'dtype': dtype, 'batch_size': batch_size,
+                   'compile_sec': compile_sec, 'flops_per_step': _flops(compiled),
+                   'forward_flops': forward_flops, 'model_macs_per_image': macs},
+          'step': compiled, 'args': [state, images, labels], 'times': [], 'faults': 0}
+
+
+def time_step(p) -> None:
+  """Runs one more step of a prepared configuration, adding its time and page faults."""
+  faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  t = time.perf_counter()
+  state, m = p['step'](*p['args'])
+  jax.block_until_ready(m)
+  p['times'].append(time.perf_counter() - t)
+  p['faults'] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+  p['args'][0] = state
+
+
+def summarise_train_step(p) -> dict:
+  r, times = dict(p['meta']), p['times']
+  spread = _spread(times)
+  macs, flops, forward_flops = r['model_macs_per_image'], r['flops_per_step'], r['forward_flops']
+  r.update({
+      'step_sec': spread, 'images_per_sec': r['batch_size'] / spread['median'],
+      # XLA counts only the taps that land inside the image (not the zero padding),
+      # so its forward FLOPs sit a few percent under 2 x MACs; a step is ~3 forwards.
+      'forward_flops_over_2_macs': forward_flops / (2 * macs * r['batch_size']),
+      'step_flops_over_forward': flops / forward_flops,
+      'achieved_flops_per_sec': flops / spread['median'],
+      # Memory the step maps afresh shows up here (nin/malloc.py); near 0 is healthy.
+      'page_faults_per_step': p['faults'] / len(times)})
+  return r
 
 
 def bench_input(batch_size, steps, mesh, num_train=10_000) -> dict:
@@ -136,19 +147,35 @@ def environment() -> dict:
 
 
 def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False) -> dict:
+  """Times every configuration of a model round-robin, one step each per round, with a
+  peak matmul sample in every round too: drifting load then shifts all of them alike."""
   mesh = distributed.make_mesh()
-  peaks = {dt: matmul_peak(dt, matmul_n) for dt in dtypes}
+  peak_fns = {dt: matmul_peak_fn(dt, matmul_n) for dt in dtypes}
+  peak_times = {dt: _timed(fn, 5) for dt, (fn, _) in peak_fns.items()}
   results = []
   for family in models:
-    for dtype in dtypes:
-      # plain has no 1x1 layer; in quick mode GoogLeNet (slow on a CPU) runs one impl.
-      for impl in (impls if family == 'nin' or (family == 'googlenet' and not quick)
-                   else impls[:1]):
-        r = bench_train_step(family, impl, dtype, batch_size, steps, warmup, mesh)
-        r['fraction_of_peak'] = r['achieved_flops_per_sec'] / peaks[dtype]
-        results.append(r)
-        print(f"  {family:<10} {impl:<7} {dtype:<9} {r['images_per_sec']:8.1f} img/s "
-              f"{r['fraction_of_peak']:6.1%} of peak", file=sys.stderr, flush=True)
+    # plain has no 1x1 layer; in quick mode GoogLeNet (slow on a CPU) runs one impl.
+    family_impls = impls if family == 'nin' or (family == 'googlenet' and not quick) else impls[:1]
+    prepared = [prepare_train_step(family, impl, dtype, batch_size, mesh)
+                for dtype in dtypes for impl in family_impls]
+    for p in prepared:
+      for _ in range(warmup):
+        time_step(p)
+      p['times'], p['faults'] = [], 0
+    for _ in range(steps):
+      for p in prepared:
+        time_step(p)
+      for dt, (fn, _) in peak_fns.items():
+        peak_times[dt] += _timed(fn, 1)
+    for p in prepared:
+      r = summarise_train_step(p)
+      results.append(r)
+      print(f"  {family:<10} {r['impl']:<7} {r['dtype']:<9} {r['images_per_sec']:8.1f} img/s "
+            f"{r['achieved_flops_per_sec'] / 1e9:6.1f} GFLOP/s", file=sys.stderr, flush=True)
+    del prepared
+  peaks = {dt: peak_fns[dt][1] / statistics.median(t) for dt, t in peak_times.items()}
+  for r in results:  # Against the peak over the whole run, as the table states it.
+    r['fraction_of_peak'] = r['achieved_flops_per_sec'] / peaks[r['dtype']]
   inp = bench_input(batch_size, max(steps, 10), mesh)
   fastest = {}
   for r in results:

@@ -214,7 +214,7 @@ def max_pool(x_nhwc, window: int, stride: int):
   Equal to `nn.max_pool(x, (w, w), (s, s), 'SAME')`, forward and backward (up
   to which of tied maxima receives the gradient). XLA's own gradient of
   `reduce_window` (select-and-scatter) is slow on CPU: for GoogLeNet's 3x3
-  stride-1 pools, this one is about 8x faster (README, "Performance").
+  stride-1 pools, this one is about 7x faster (README, "Performance").
   """
   return _max_pool_fwd(x_nhwc, window, stride)[0]
 
