@@ -158,11 +158,11 @@ def _pool_windows(x, window, stride, pad_value):
                       (1, stride, stride, 1))
 
 
-def _scatter_taps(tap_grad, window, stride, in_shape, dtype):
+def _scatter_taps(tap_grad, operands, window, stride, in_shape, dtype):
   """The transpose of `_pool_windows`: sums each tap's gradient back onto the input grid.
 
-  `tap_grad(k, slice_fn)` gives tap k's gradient in output coordinates, reading
-  its output-shaped operands through `slice_fn`. Input row i of the padded grid is
+  `operands` are output-shaped (array, fill value) pairs; `tap_grad(k, *slices)`
+  gives tap k's gradient from the operands' slices for that tap. Input row i of the padded grid is
   tap dy of output row o when i = o*s + dy. Split the rows (and columns) into
   residue classes i % s: within class r, row q gets tap dy (dy % s == r) from
   output row q - dy // s. Every tap is then a plain slice of one padded copy of
@@ -176,13 +176,14 @@ def _scatter_taps(tap_grad, window, stride, in_shape, dtype):
   qh, qw = -(-(h + sum(ph)) // s), -(-(w + sum(pw)) // s)  # Rows, columns per class.
   lo = (window - 1) // s
   pads = ((0, 0, 0), (lo, qh - oh, 0), (lo, qw - ow, 0), (0, 0, 0))
+  padded = [lax.pad(a, jnp.asarray(fill, a.dtype), pads) for a, fill in operands]
   classes = [[jnp.zeros((n, qh, qw, c), dtype)] * s for _ in range(s)]
   for k in range(window * window):
     dy, dx = divmod(k, window)
     start = (0, lo - dy // s, lo - dx // s, 0)
     limit = (n, start[1] + qh, start[2] + qw, c)
-    slice_fn = lambda a, fill: lax.slice(lax.pad(a, jnp.asarray(fill, a.dtype), pads), start, limit)
-    classes[dy % s][dx % s] = classes[dy % s][dx % s] + tap_grad(k, slice_fn)
+    term = tap_grad(k, *(lax.slice(a, start, limit) for a in padded))
+    classes[dy % s][dx % s] = classes[dy % s][dx % s] + term
   grad = jnp.stack([jnp.stack(row, 3) for row in classes], 2)  # (n, qh, s, qw, s, c)
   grad = grad.reshape(n, qh * s, qw * s, c)
   return grad[:, ph[0]:ph[0] + h, pw[0]:pw[0] + w, :]
@@ -202,9 +203,9 @@ def _max_pool_fwd(x, window, stride):
 def _max_pool_bwd(window, stride, residuals, g):
   arg, in_shape = residuals
   zero = jnp.zeros((), g.dtype)
-  def tap(k, slice_fn):  # The gradient goes to each window's stored argmax.
-    return jnp.where(slice_fn(arg, -1) == k, slice_fn(g, 0), zero)
-  return (_scatter_taps(tap, window, stride, in_shape, g.dtype),)
+  def tap(k, g_k, arg_k):  # The gradient goes to each window's stored argmax.
+    return jnp.where(arg_k == k, g_k, zero)
+  return (_scatter_taps(tap, [(g, 0), (arg, -1)], window, stride, in_shape, g.dtype),)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
@@ -247,7 +248,7 @@ def _avg_pool_fwd(x, window, stride):
 
 def _avg_pool_bwd(window, stride, in_shape, g):
   g = g / _window_counts(in_shape[1], in_shape[2], window, stride).astype(g.dtype)
-  return (_scatter_taps(lambda k, slice_fn: slice_fn(g, 0), window, stride, in_shape, g.dtype),)
+  return (_scatter_taps(lambda k, g_k: g_k, [(g, 0)], window, stride, in_shape, g.dtype),)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
