@@ -8,8 +8,8 @@ spread of the jitted training step (synthetic data on the device, after
 warm-up; a model's variants and the peak matmul take turns, one step each per
 round, so that drifting load on a shared machine shifts them alike), images/s,
 FLOPs per step from XLA's own cost analysis, achieved FLOP/s, page faults per
-step (nin/malloc.py), and the fraction of the practical peak: a large matmul in the same
-dtype, timed in the same run. It also times the input side alone (on-device
+step (nin/malloc.py), and the fraction of the practical peak: a large matmul
+in the same dtype, timed in the same run. It also times the input side alone (on-device
 batches with augmentation) and reports its throughput relative to training.
 Ratios within one run are what to compare; absolute times move with load.
 """
