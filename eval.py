@@ -2,9 +2,11 @@ r"""Evaluates a workdir's checkpoint: flag parsing around `nin.evaluate.evaluate
 
   python eval.py --workdir runs/nin
   python eval.py --workdir runs/nin --checkpoint=best --flip_tta
+  python eval.py --workdir runs/nin --split=validation
 
-Prints and writes (into the workdir) test accuracy, loss, per-class accuracy
-and the confusion matrix, as JSON and PNG.
+Prints and writes (into the workdir) accuracy, loss, per-class accuracy,
+per-class prediction counts and the confusion matrix, as JSON and PNG. The
+best checkpoint is the best by validation accuracy.
 """
 import os
 import sys
@@ -17,7 +19,8 @@ from nin import cli  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A workdir written by train.py.')
 _CHECKPOINT = flags.DEFINE_enum('checkpoint', 'latest', ['latest', 'best'],
-                                'Which checkpoint: the latest, or the best by test accuracy.')
+                                'Which checkpoint: the latest, or the best by validation accuracy.')
+_SPLIT = flags.DEFINE_enum('split', 'test', ['test', 'validation'], 'Which split to evaluate.')
 _TTA = flags.DEFINE_bool('flip_tta', False, 'Average predictions over the image and its mirror.')
 _DATA_DIR = flags.DEFINE_string('data_dir', '', 'Override the TFDS data dir saved in the config.')
 flags.mark_flags_as_required(['workdir'])
@@ -29,12 +32,15 @@ def main(argv):
   from nin import evaluate
 
   def run():
-    r = evaluate.evaluate_run(_WORKDIR.value, _CHECKPOINT.value, _TTA.value, _DATA_DIR.value)
+    r = evaluate.evaluate_run(_WORKDIR.value, _CHECKPOINT.value, _TTA.value, _DATA_DIR.value,
+                              split=_SPLIT.value)
+    p = 'val' if r['split'] == 'validation' else 'test'
     print(f"{_WORKDIR.value} step {r['step']} ({r['checkpoint']}"
-          f"{', flip TTA' if r['flip_tta'] else ''}): test accuracy {r['test_accuracy']:.4f}, "
-          f"test loss {r['test_loss']:.4f} on {r['count']} images")
-    for name, acc in zip(r['class_names'], r['per_class_accuracy']):
-      print(f'  {name:>12}: {acc:.4f}')
+          f"{', flip TTA' if r['flip_tta'] else ''}): {r['split']} accuracy "
+          f"{r[p + '_accuracy']:.4f}, {r['split']} loss {r[p + '_loss']:.4f} on {r['count']} images")
+    print(f"  {'class':>12}  accuracy  predicted")
+    for name, acc, n in zip(r['class_names'], r['per_class_accuracy'], r['predicted_counts']):
+      print(f'  {name:>12}: {acc:.4f}  {n:9d}')
   return cli.run(run)
 
 

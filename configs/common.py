@@ -2,6 +2,14 @@
 
 Every field a user may override on the command line exists here with a typed
 default, so that a misspelt `--config.x.y=...` is an error, not a silent no-op.
+
+The defaults below are the one training protocol that every family's default
+config uses, so that a comparison table differs only in architecture:
+BatchNorm after every conv (set by each family), SGD with Nesterov momentum
+0.9, peak learning rate 0.1 after a 1-epoch linear warmup, cosine decay over
+150 epochs, weight decay 5e-4 on kernels, batch 128, random crop (4-pixel
+padding) and horizontal flip, 5,000 training images held out for validation.
+Each family's `paper` variant keeps that paper's own recipe instead.
 """
 import ml_collections
 
@@ -28,8 +36,13 @@ def get_base_config():
   c.dataset.name = 'cifar10'      # cifar10 | cifar100 | digits | synthetic
   c.dataset.data_dir = ''         # TFDS data dir; '' means TFDS's default (~/tensorflow_datasets).
   c.dataset.manual_dir = ''       # Folder holding cifar-10-binary.tar.gz for offline preparation.
+  c.dataset.verify_checksum = True  # False: accept a manual_dir tarball that is not the official file.
   c.dataset.image_size = 32
-  c.dataset.num_train = 0         # >0: keep only the first N training examples.
+  # Held out of the training split (fixed and class-balanced: nin.data.validation_indices):
+  # periodic evaluation and the best checkpoint use it; the test split is evaluated once,
+  # at the end. 0 trains on the whole training split (the papers' final retrain).
+  c.dataset.validation_examples = 5000
+  c.dataset.num_train = 0         # >0: keep only the first N training examples (after the hold-out).
   c.dataset.synthetic_train = 50_000
   c.dataset.synthetic_test = 10_000
   c.dataset.synthetic_classes = 10
@@ -39,8 +52,9 @@ def get_base_config():
 
   c.batch_size = 128              # Global batch, split over all devices of all hosts.
   c.eval_batch_size = 500
-  c.num_epochs = 100.0
+  c.num_epochs = 150.0
   c.num_train_steps = -1          # >0 overrides num_epochs.
+  c.stop_after_steps = -1         # >0: stop there, keeping the schedule of the whole run.
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = 'sgd'        # sgd | adamw
@@ -64,13 +78,27 @@ def get_base_config():
 
   c.log_every_steps = 50
   c.eval_every_epochs = 1.0
-  c.keep_checkpoints = 3          # The last N, plus the best by test accuracy.
+  c.keep_checkpoints = 3          # The last N, plus the best by validation accuracy.
+  return c
+
+
+def nin_paper_recipe(c):
+  """The NiN paper's training recipe, as far as it is specified (configs/nin.py says more)."""
+  c.model.use_bn = False
+  c.num_epochs = 150.0
+  c.optimizer.learning_rate = 0.05
+  c.optimizer.nesterov = False
+  c.optimizer.weight_decay = 1e-4
+  c.schedule.name = 'piecewise'
+  c.schedule.boundaries_epochs = (0.5, 0.75)
+  c.schedule.warmup_epochs = 2.0
   return c
 
 
 def digits(c):
   """The small real dataset shipped with scikit-learn: learns in a minute on a CPU."""
   c.dataset.name = 'digits'
+  c.dataset.validation_examples = 300  # Of 1,497 training digits.
   c.dataset.crop_padding = 2
   c.dataset.flip = False          # Mirrored digits are other digits.
   c.batch_size = 64
@@ -87,8 +115,9 @@ def digits(c):
 def smoke(c):
   """A few steps on small synthetic data: checks that everything runs."""
   c.dataset.name = 'synthetic'
-  c.dataset.synthetic_train = 256
+  c.dataset.synthetic_train = 312
   c.dataset.synthetic_test = 100
+  c.dataset.validation_examples = 56  # Leaves 256 for training: 8 steps of 32.
   c.batch_size = 32
   c.eval_batch_size = 20
   c.num_epochs = 1.0

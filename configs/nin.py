@@ -1,28 +1,47 @@
 r"""Network in Network (Lin et al. 2013) on CIFAR-10, and its 1x1 ablations.
 
   python train.py --config configs/nin.py --workdir runs/nin
+  python train.py --config configs/nin.py:paper --workdir runs/nin_paper
   python train.py --config configs/nin.py:relu_only --workdir runs/nin_relu_only
   python train.py --config configs/nin.py:linear --workdir runs/nin_linear
   python train.py --config configs/nin.py:digits --workdir runs/nin_digits   # CPU, ~1 min
-  python -m nin.summary --config configs/nin.py
+  python -m nin.summary --config configs/nin.py:paper
 
 Variants (combine with commas, e.g. `:relu_only,digits`):
-  bn         BatchNorm after every conv (not in the paper; trains faster).
+  paper      the paper's recipe: no BatchNorm, step decay (see below).
   relu_only  hidden 1x1 layers replaced by a ReLU alone (see models/nin.py).
-  linear     1x1 layers without ReLU; each block folds into one kxk conv.
+  relu_only_matched  the same, with block 1 narrowed to 96 maps so that every
+             kxk conv reads as many channels as in NiN (fewer parameters).
+  linear     1x1 layers without ReLU (the kxk conv loses its ReLU too); each
+             block folds into one kxk conv.
   digits     a narrower NiN on scikit-learn's digits, offline, for a CPU.
   smoke      a tiny NiN for a few steps on synthetic data.
 
-Recipe: the paper trains with SGD, momentum 0.9, batch 128, weight decay and
-dropout 0.5, dividing the learning rate by 10 on plateaus; here the plateaus
-are fixed at 50% and 75% of 150 epochs, after a short warmup, with the usual
-crop+flip augmentation (the paper's 8.81% test error is with augmentation).
+Default recipe: the project's one protocol (configs/common.py) on the paper's
+architecture with BatchNorm after every conv, which the paper does not have;
+it is what makes the comparison sweep's rows share one recipe, and it trains
+robustly from the first step.
+
+`paper`: no BatchNorm; SGD with momentum 0.9, batch 128, weight decay 1e-4,
+dropout 0.5, the learning rate divided by 10 twice. Deviations, and why:
+- The paper lowers the rate "when the training accuracy stops improving";
+  here the drops are fixed at 50% and 75% of 150 epochs.
+- The paper gives no learning rate; 0.05 after a 2-epoch linear warmup.
+- The paper preprocesses with global contrast normalisation and ZCA
+  whitening; here per-channel standardisation, with crop+flip augmentation
+  (the paper's 8.81% test error is with augmentation).
+- Initialisation: He init everywhere except the class-map layer, which
+  starts with a zero kernel and a positive bias. With He init there, on real
+  CIFAR-10 some class map was negative on every pixel of every training
+  image at step 0 for 6 of 20 seeds: behind the final ReLU such a class never
+  gets a gradient, and the run ended at chance (models/nin.py explains it).
 """
 from configs import common
 
-VARIANTS = ('bn', 'relu_only', 'linear', 'digits', 'smoke')
+VARIANTS = ('paper', 'relu_only', 'relu_only_matched', 'linear', 'digits', 'smoke')
 PAPER_BLOCKS = ((5, (192, 160, 96)), (5, (192, 192, 192)), (3, (192, 192, 10)))
 RELU_ONLY_BLOCKS = ((5, (192,)), (5, (192,)), (3, (192, 10)))
+RELU_ONLY_MATCHED_BLOCKS = ((5, (96,)), (5, (192,)), (3, (192, 10)))
 
 
 def _scale(blocks, num_classes, divisor):
@@ -39,18 +58,18 @@ def get_config(arg=None):
   variants = common.parse_variants(arg, VARIANTS)
   c = common.get_base_config()
   c.model.name = 'nin'
-  c.model.blocks = RELU_ONLY_BLOCKS if 'relu_only' in variants else PAPER_BLOCKS
+  c.model.blocks = PAPER_BLOCKS
+  if 'relu_only' in variants:
+    c.model.blocks = RELU_ONLY_BLOCKS
+  if 'relu_only_matched' in variants:
+    c.model.blocks = RELU_ONLY_MATCHED_BLOCKS
   c.model.pools = ('max', 'avg')
   c.model.linear_1x1 = 'linear' in variants
   c.model.dropout_rate = 0.5
-  c.model.use_bn = 'bn' in variants
-
-  c.num_epochs = 150.0
-  c.optimizer.learning_rate = 0.1 if c.model.use_bn else 0.05
-  c.optimizer.weight_decay = 1e-4
-  c.schedule.name = 'piecewise'
-  c.schedule.boundaries_epochs = (0.5, 0.75)
-  c.schedule.warmup_epochs = 2.0
+  c.model.use_bn = True
+  c.model.class_map_init = 'zeros'  # Used only without BatchNorm (models/nin.py).
+  if 'paper' in variants:
+    common.nin_paper_recipe(c)
 
   if 'digits' in variants:
     common.digits(c)

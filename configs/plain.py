@@ -2,21 +2,26 @@ r"""3x3-only baselines: no 1x1 layer anywhere (see models/plain.py for sizing).
 
   python train.py --config configs/plain.py --workdir runs/plain
   python train.py --config configs/plain.py:large --workdir runs/plain_large
+  python train.py --config configs/plain.py:paper --workdir runs/plain_paper
   python train.py --config configs/plain.py:digits --workdir runs/plain_digits
   python -m nin.summary --config configs/plain.py
 
 Variants (combine with commas):
-  large   GoogLeNet-sized (about 6M parameters).
-  bn      BatchNorm after every conv.
+  large   GoogLeNet-sized (about 7M parameters).
+  paper   NiN's paper recipe without BatchNorm (common.nin_paper_recipe), so that
+          it compares with the paper NiN; learning rate 0.02 (see below).
   digits  a narrow version on scikit-learn's digits (CPU).
   smoke   a tiny version for a few steps on synthetic data.
 
-Recipe: NiN's (SGD momentum 0.9, weight decay 1e-4, step decay at 50% and 75%
-of 150 epochs, crop+flip), so that only the architecture differs.
+Default recipe: the project's one protocol (configs/common.py), BatchNorm
+after every conv. `paper` uses NiN's paper recipe but a peak learning rate of
+0.02 instead of 0.05: without BatchNorm, at 0.05 the training loss of this
+net rose again as the warmup reached its peak on real CIFAR-10 (2.58 -> 1.90
+at step 200, back to 2.27 at step 300, 13% test accuracy).
 """
 from configs import common
 
-VARIANTS = ('large', 'bn', 'digits', 'smoke')
+VARIANTS = ('large', 'paper', 'digits', 'smoke')
 SIZES = {
     'base': ((64, 64), (128, 128), (224, 224)),
     'large': ((128, 128), (256, 256), (512, 512, 512)),
@@ -29,14 +34,10 @@ def get_config(arg=None):
   c.model.name = 'plain'
   c.model.stages = SIZES['large' if 'large' in variants else 'base']
   c.model.dropout_rate = 0.3
-  c.model.use_bn = 'bn' in variants
-
-  c.num_epochs = 150.0
-  c.optimizer.learning_rate = 0.1 if c.model.use_bn else 0.05
-  c.optimizer.weight_decay = 1e-4
-  c.schedule.name = 'piecewise'
-  c.schedule.boundaries_epochs = (0.5, 0.75)
-  c.schedule.warmup_epochs = 2.0
+  c.model.use_bn = True
+  if 'paper' in variants:
+    common.nin_paper_recipe(c)
+    c.optimizer.learning_rate = 0.02
 
   if 'digits' in variants:
     common.digits(c)

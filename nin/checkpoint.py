@@ -1,5 +1,8 @@
 """Orbax checkpoints in `workdir/checkpoints`: the last N and the best, written async.
 
+"Best" means the highest validation accuracy (`BEST_METRIC`); the test split
+never chooses a checkpoint. A run without a validation split keeps the last N.
+
 Orbax writes each checkpoint to a temporary folder and renames it when
 complete, so a run killed mid-write leaves the previous checkpoints intact.
 A checkpoint that still fails to restore (a damaged disk, a partial copy) is
@@ -16,7 +19,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
 
-BEST_METRIC = 'test_accuracy'
+BEST_METRIC = 'val_accuracy'
 
 
 def _metadata_readable(step_dir: str) -> bool:
@@ -31,19 +34,29 @@ def _metadata_readable(step_dir: str) -> bool:
   return True
 
 
+def _best_metric(metrics):
+  return metrics[BEST_METRIC]
+
+
 class Checkpointer:
 
-  def __init__(self, workdir: str, keep: int = 3):
+  def __init__(self, workdir: str, keep: int = 3, keep_best: bool = True):
     self.workdir = os.path.abspath(workdir)
     self.directory = os.path.join(self.workdir, 'checkpoints')
-    policy = policies.AnyPreservationPolicy([
-        policies.LatestN(n=keep),
-        policies.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=False, n=1,
-                       keep_checkpoints_without_metrics=False),
-    ])
-    options = ocp.CheckpointManagerOptions(
-        preservation_policy=policy, best_fn=lambda m: m[BEST_METRIC], best_mode='max',
-        enable_async_checkpointing=True)
+    latest = policies.LatestN(n=keep)
+    if keep_best:
+      policy = policies.AnyPreservationPolicy([
+          latest,
+          policies.BestN(get_metric_fn=_best_metric, reverse=False, n=1,
+                         keep_checkpoints_without_metrics=False),
+      ])
+      options = ocp.CheckpointManagerOptions(
+          preservation_policy=policy, best_fn=_best_metric, best_mode='max',
+          enable_async_checkpointing=True)
+    else:
+      options = ocp.CheckpointManagerOptions(preservation_policy=latest,
+                                             enable_async_checkpointing=True)
+    self.keeps_best = keep_best
     self._manager = self._open(options)
 
   def _open(self, options):
@@ -73,7 +86,7 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def best_step(self):
-    return self._manager.best_step()
+    return self._manager.best_step() if self.keeps_best else None
 
   def save(self, step: int, state, metrics=None) -> None:
     """Starts an asynchronous save; `wait()` or the next save completes it."""

@@ -31,6 +31,10 @@ class DataError(RuntimeError):
   """A dataset cannot be provided; the message says why and what to do."""
 
 
+SPLITS = ('train', 'validation', 'test')
+_VALIDATION_SEED = 0  # Fixed: every seed and every run of a dataset holds out the same examples.
+
+
 @dataclasses.dataclass
 class Dataset:
   name: str
@@ -41,10 +45,24 @@ class Dataset:
   num_classes: int
   class_names: list
   num_test_examples: int = 0  # Over all hosts; set by `load`.
+  val_images: Optional[np.ndarray] = None  # Held out of the training split; None: no validation.
+  val_labels: Optional[np.ndarray] = None
+  num_val_examples: int = 0   # Over all hosts; set by `load`.
 
   @property
   def image_shape(self):
     return self.train_images.shape[1:]
+
+  @property
+  def has_validation(self) -> bool:
+    return self.val_labels is not None and len(self.val_labels) > 0
+
+  def split(self, name: str):
+    """(images, labels) of 'train', 'validation' or 'test'."""
+    prefix = {'train': 'train', 'validation': 'val', 'test': 'test'}.get(name)
+    if prefix is None:
+      raise ValueError(f'Unknown split {name!r}; valid: {", ".join(SPLITS)}')
+    return getattr(self, f'{prefix}_images'), getattr(self, f'{prefix}_labels')
 
   def channel_stats(self):
     """Per-channel mean and std of the training images, in [0, 1] units."""
@@ -52,8 +70,36 @@ class Dataset:
     return x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-3).astype(np.float32)
 
 
+def validation_indices(labels: np.ndarray, n: int) -> np.ndarray:
+  """The `n` training examples held out for validation, sorted.
+
+  Stratified and fixed: each class's examples are shuffled with one fixed seed
+  and the classes are taken in turn, so the validation set is class-balanced,
+  the same for every run and seed, and a larger `n` extends a smaller one.
+  """
+  order = np.random.default_rng(_VALIDATION_SEED).permutation(len(labels))
+  ranks = np.empty(len(labels), np.int64)  # Position of each example within its class.
+  for c in np.unique(labels):
+    members = order[labels[order] == c]
+    ranks[members] = np.arange(len(members))
+  round_robin = np.lexsort((labels[order], ranks[order]))  # By rank, then class.
+  return np.sort(order[round_robin][:n])
+
+
+def hold_out(ds: Dataset, n: int) -> Dataset:
+  """Moves `n` training examples (`validation_indices`) into the validation split."""
+  held = np.zeros(len(ds.train_labels), bool)
+  held[validation_indices(ds.train_labels, n)] = True
+  ds.val_images, ds.val_labels = ds.train_images[held], ds.train_labels[held]
+  ds.train_images, ds.train_labels = ds.train_images[~held], ds.train_labels[~held]
+  return ds
+
+
 def load(config, process_index: int = 0, process_count: int = 1) -> Dataset:
-  """Loads `config.name`; with several hosts, each keeps only its 1/count share."""
+  """Loads `config.name`, holding out `config.validation_examples` of the training split.
+
+  With several hosts, each keeps only its 1/count share of every split.
+  """
   if config.name not in DATASETS:
     raise DataError(f'Unknown dataset {config.name!r}; valid: {", ".join(DATASETS)}')
   if config.name == 'digits':
@@ -62,17 +108,26 @@ def load(config, process_index: int = 0, process_count: int = 1) -> Dataset:
     ds = _synthetic(config.synthetic_train, config.synthetic_test, config.image_size,
                     config.get('synthetic_classes', 10))
   else:
-    ds = _tfds(config.name, config.data_dir or None, config.manual_dir or None)
+    ds = _tfds(config.name, config.data_dir or None, config.manual_dir or None,
+               config.get('verify_checksum', True))
+  n_val = config.get('validation_examples', 0)
+  if not 0 <= n_val < len(ds.train_labels):
+    raise DataError(f'dataset.validation_examples={n_val} must be in [0, '
+                    f'{len(ds.train_labels)}) for {ds.name}')
+  if n_val:
+    hold_out(ds, n_val)
   if config.num_train > 0:
     ds.train_images, ds.train_labels = ds.train_images[:config.num_train], ds.train_labels[:config.num_train]
   ds.num_test_examples = len(ds.test_labels)
+  ds.num_val_examples = n_val
   if process_count > 1:  # Every host feeds its own devices from its own shard.
     keep = len(ds.train_labels) // process_count * process_count  # Equal shards: equal steps.
     ds.train_images, ds.train_labels = ds.train_images[:keep], ds.train_labels[:keep]
-    for split in ('train', 'test'):
+    for split in ('train', 'val', 'test'):
       for kind in ('images', 'labels'):
         key = f'{split}_{kind}'
-        setattr(ds, key, getattr(ds, key)[process_index::process_count])
+        if getattr(ds, key) is not None:
+          setattr(ds, key, getattr(ds, key)[process_index::process_count])
   return ds
 
 
@@ -126,7 +181,23 @@ def _reachable(url, timeout=10.0) -> bool:
       return False
 
 
-def _prepare(builder, name, data_dir, manual_dir):
+def _unverified(builder, name, manual_dir):
+  """Makes the builder expect the checksum of the tarball in `manual_dir` (an opt-in).
+
+  For a copy of the dataset that is not the official file, such as a re-encoded
+  one: TFDS would otherwise refuse it as corrupt. The official URL keeps its name.
+  """
+  import unittest.mock
+  from tensorflow_datasets.core.download import checksums
+  path = os.path.join(manual_dir, _TARBALLS[name])
+  info = checksums.compute_url_info(path)
+  info = checksums.UrlInfo(size=info.size, checksum=info.checksum, filename=_TARBALLS[name])
+  print(f'WARNING: preparing {name} from {path} without checking it against the official '
+        f'checksum (dataset.verify_checksum=False)', flush=True)
+  return unittest.mock.patch.object(type(builder), 'url_infos', {_URLS[name]: info})
+
+
+def _prepare(builder, name, data_dir, manual_dir, verify_checksum=True):
   """Runs the TFDS builder once: download, or the tarball from `manual_dir`."""
   import tensorflow_datasets as tfds
   from tensorflow_datasets.core.download import download_manager
@@ -145,12 +216,18 @@ def _prepare(builder, name, data_dir, manual_dir):
   if not sys.stderr.isatty():
     tfds.disable_progress_bar()
   config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
+  unverified = _unverified(builder, name, manual_dir) if manual_dir and not verify_checksum else None
   try:
-    builder.download_and_prepare(download_config=config)
+    if unverified:
+      with unverified:
+        builder.download_and_prepare(download_config=config)
+    else:
+      builder.download_and_prepare(download_config=config)
   except download_manager.NonMatchingChecksumError:
     raise DataError(f'{os.path.join(manual_dir or "", _TARBALLS[name])} does not match the '
-                    f'official checksum: the file is corrupt or truncated; download it '
-                    f'again') from None
+                    f'official checksum: the file is corrupt or truncated (download it '
+                    f'again), or a copy that is not the official file (set '
+                    f'dataset.verify_checksum=False to accept it)') from None
   except DataError:
     raise
   except Exception as e:  # Network failures surface as many exception types.
@@ -181,11 +258,12 @@ def _read_split(builder, split):
   return images[index], labels[index]
 
 
-def _tfds(name: str, data_dir: Optional[str], manual_dir: Optional[str]) -> Dataset:
+def _tfds(name: str, data_dir: Optional[str], manual_dir: Optional[str],
+          verify_checksum: bool = True) -> Dataset:
   import tensorflow_datasets as tfds
   builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
   if not builder.is_prepared():
-    _prepare(builder, name, data_dir, manual_dir)
+    _prepare(builder, name, data_dir, manual_dir, verify_checksum)
   xtr, ytr = _read_split(builder, 'train')
   xte, yte = _read_split(builder, 'test')
   labels = builder.info.features['label']

@@ -3,6 +3,9 @@
     from nin import evaluate
     run = evaluate.load_run('runs/nin_digits')            # config, model, variables
     result = evaluate.evaluate_run('runs/nin_digits', which='best', flip_tta=True)
+
+`which='best'` is the checkpoint with the best validation accuracy; the split
+evaluated is the test split unless `split='validation'`.
 """
 import dataclasses
 import json
@@ -16,6 +19,7 @@ from nin import checkpoint, data, distributed, optim, pipeline, train
 from nin.errors import ConfigError
 
 CHOICES = ('latest', 'best')
+SPLITS = ('test', 'validation')
 
 
 @dataclasses.dataclass
@@ -44,9 +48,15 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
   size = config.dataset.image_size
   init = jax.jit(lambda: train.create_train_state(model, tx, (size, size, 3), config.seed),
                  out_shardings=distributed.replicated(mesh))
-  ckpt = checkpoint.Checkpointer(workdir)  # Restores only: nothing is deleted.
+  validating = config.dataset.get('validation_examples', 0) > 0
+  if which == 'best' and not validating:
+    raise ConfigError(f'{workdir} was trained without a validation split '
+                      f'(dataset.validation_examples=0), so it has no best checkpoint; '
+                      f'use the latest')
+  ckpt = checkpoint.Checkpointer(workdir, keep_best=validating)  # Restores only: nothing is deleted.
   step = ckpt.best_step() if which == 'best' else ckpt.latest_step()
   if step is None:
+    ckpt.close()
     raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
   state, step = ckpt.restore(init(), step=step)
   ckpt.close()
@@ -54,13 +64,19 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
 
 
 def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
-                 data_dir: str = '', write: bool = True) -> dict:
-  """Test loss, accuracy, per-class accuracy and confusion matrix of a checkpoint.
+                 data_dir: str = '', write: bool = True, split: str = 'test') -> dict:
+  """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint on a split.
 
-  Writes `eval_<which>[_tta].json` and a confusion-matrix PNG into the workdir.
+  Writes `eval_<which>[_validation][_tta].json` and a confusion-matrix PNG into
+  the workdir. Keys are prefixed by the split: `test_accuracy` or `val_accuracy`.
   """
+  if split not in SPLITS:
+    raise ConfigError(f'Unknown split {split!r}; valid: {", ".join(SPLITS)}')
   mesh = distributed.make_mesh()
   run = load_run(workdir, which, mesh)
+  if split == 'validation' and not run.config.dataset.get('validation_examples', 0):
+    raise ConfigError(f'{workdir} was trained without a validation split '
+                      f'(dataset.validation_examples=0)')
   cfg = run.config.dataset
   if data_dir:
     cfg = cfg.copy_and_resolve_references()
@@ -69,20 +85,22 @@ def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
   pipe = pipeline.Pipeline(dataset, mesh, run.config.batch_size, run.config.eval_batch_size,
                            run.config.seed, crop_padding=0, flip=False)
   _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes, flip_tta)
-  result = train.evaluate(eval_fn, run.state, pipe)
+  result = train.evaluate(eval_fn, run.state, pipe, split)
+  predicted = train.predicted_counts(result)
   confusion = result.pop('confusion')
   per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
-  result.update(step=run.step, checkpoint=which, flip_tta=flip_tta,
+  result.update(step=run.step, checkpoint=which, split=split, flip_tta=flip_tta,
                 class_names=list(dataset.class_names),
                 per_class_accuracy=[float(a) for a in per_class],
-                confusion=confusion.tolist())
+                predicted_counts=predicted, confusion=confusion.tolist())
   if write and jax.process_index() == 0:
-    stem = os.path.join(workdir, f'eval_{which}' + ('_tta' if flip_tta else ''))
+    stem = os.path.join(workdir, f'eval_{which}' + ('_validation' if split == 'validation' else '')
+                        + ('_tta' if flip_tta else ''))
     with open(stem + '.json', 'w') as f:
       json.dump(result, f, indent=1)
     plot_confusion(confusion, dataset.class_names, stem + '_confusion.png',
                    title=f'{run.config.model.name}, step {run.step}: '
-                         f'{result["test_accuracy"]:.2%} test accuracy')
+                         f'{result[train.PREFIX[split] + "_accuracy"]:.2%} {split} accuracy')
   return result
 
 

@@ -86,18 +86,19 @@ class ConvUnit(nn.Module):
   impl: str = 'dense'
   dtype: Any = jnp.float32
   kernel_init: Callable = he_normal
+  bias_init: Callable = nn.initializers.zeros_init()
 
   @nn.compact
   def __call__(self, x, train: bool = False):
+    init = dict(kernel_init=self.kernel_init, bias_init=self.bias_init)
     if self.kernel_size == 1:
       x = Conv1x1(self.features, strides=self.strides, impl=self.impl,
-                  use_bias=not self.use_bn, dtype=self.dtype,
-                  kernel_init=self.kernel_init, name='conv')(x)
+                  use_bias=not self.use_bn, dtype=self.dtype, name='conv', **init)(x)
     else:
       k = self.kernel_size
       x = nn.Conv(self.features, (k, k), (self.strides, self.strides),
                   padding='SAME', use_bias=not self.use_bn, dtype=self.dtype,
-                  kernel_init=self.kernel_init, name='conv')(x)
+                  name='conv', **init)(x)
     if self.use_bn:
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                        dtype=self.dtype, name='bn')(x)
@@ -110,7 +111,8 @@ class MlpConv(nn.Module):
   `features[0]` is the kxk conv's width and `features[1:]` the 1x1 widths
   (the "micro network" shared across positions). With `linear_1x1=True` only
   the block's last layer has a ReLU, so the whole block is one kxk conv in
-  disguise: see `fold_linear_1x1`.
+  disguise: see `fold_linear_1x1`. `last_init` (kernel_init, bias_init)
+  replaces the initialisers of the block's last layer.
   """
   kernel_size: int
   features: Sequence[int]
@@ -118,14 +120,18 @@ class MlpConv(nn.Module):
   use_bn: bool = False
   impl: str = 'dense'
   dtype: Any = jnp.float32
+  last_init: Any = None
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     last = len(self.features) - 1
     for i, f in enumerate(self.features):
+      init = {}
+      if i == last and self.last_init is not None:
+        init = dict(zip(('kernel_init', 'bias_init'), self.last_init))
       x = ConvUnit(f, self.kernel_size if i == 0 else 1, use_bn=self.use_bn,
                    relu=(i == last) or not self.linear_1x1, impl=self.impl,
-                   dtype=self.dtype, name='conv' if i == 0 else f'mlp{i}')(x, train)
+                   dtype=self.dtype, name='conv' if i == 0 else f'mlp{i}', **init)(x, train)
     return x
 
 

@@ -1,7 +1,9 @@
 """Metrics: a JSON-lines file, TensorBoard events and a terminal progress line.
 
 `workdir/metrics.jsonl` holds one record per line, each with `step` and
-`kind` ('train', 'eval' or 'final'). It is the source of truth for reports
+`kind`: 'train' (loss, accuracy, learning rate, speed), 'eval' (on the
+validation split: `val_loss`, `val_accuracy`, `val_predicted` counts per class)
+or 'final' (the summary, with the test split's figures). It is the source of truth for reports
 and notebooks (`read_metrics`); TensorBoard gets the same scalars. When a run
 resumes from step k, records after k (written after the checkpoint the run
 resumes from) are dropped, so the file reads as if never interrupted.
@@ -59,7 +61,7 @@ class MetricWriter:
       speed = f"  {r['images_per_sec']:.0f} img/s" if r.get('images_per_sec') else ''
       text = f"loss {r['loss']:.4f}  acc {r['accuracy']:.3f}  lr {r['learning_rate']:.4g}{speed}"
     elif kind == 'eval':
-      text = f"test loss {r['test_loss']:.4f}  test acc {r['test_accuracy']:.4f}"
+      text = f"val loss {r['val_loss']:.4f}  val acc {r['val_accuracy']:.4f}"
     else:
       return
     if self._bar is not None:

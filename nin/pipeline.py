@@ -8,8 +8,8 @@ optional cutout) with a key per example derived from its position in the
 global batch. So a resumed run sees exactly the batches of an uninterrupted
 one, and one device sees exactly what four devices see together.
 
-Evaluation walks the test split in order, padding the last batch; a mask marks
-the padding, so every test example counts exactly once.
+Evaluation walks a split ('validation' or 'test') in order, padding the last
+batch; a mask marks the padding, so every example counts exactly once.
 """
 import math
 
@@ -75,15 +75,15 @@ class Pipeline:
       raise ConfigError(f'batch_size={batch_size} is larger than the training set '
                        f'({n_train * procs} examples)')
     self.steps_per_epoch = n_train // (batch_size // procs)
-    self.num_test = dataset.num_test_examples or len(dataset.test_labels)
-    # The largest test shard decides, so that every host runs the same steps.
-    self.eval_steps = math.ceil(math.ceil(self.num_test / procs) / (eval_batch_size // procs))
-    mean, std = dataset.channel_stats()
+    self.num_examples = {'test': dataset.num_test_examples or len(dataset.test_labels)}
+    if dataset.has_validation:
+      self.num_examples['validation'] = dataset.num_val_examples or len(dataset.val_labels)
+    mean, std = dataset.channel_stats()  # Training examples only: never validation or test.
     self._mean, self._std = jnp.asarray(mean), jnp.asarray(std)
     self._train = (_place_per_device(mesh, dataset.train_images),
                    _place_per_device(mesh, dataset.train_labels))
-    self._test = (_place_per_device(mesh, dataset.test_images),
-                  _place_per_device(mesh, dataset.test_labels))
+    self._eval = {split: tuple(_place_per_device(mesh, a) for a in dataset.split(split))
+                  for split in self.num_examples}
     self._key = jax.random.fold_in(jax.random.key(seed), _DATA_KEY)
     self._aug = dict(crop_padding=crop_padding, flip=flip, cutout=cutout)
     spec = P(distributed.DATA)
@@ -140,7 +140,19 @@ class Pipeline:
       self._epoch_perm = (epoch, self._perm_fn(self._train[1], jnp.int32(epoch)))
     return self._train_fn(*self._train, self._epoch_perm[1], jnp.int32(epoch), jnp.int32(step))
 
-  def eval_batches(self):
-    """Yields (images, labels, mask) covering the test split exactly once."""
-    for step in range(self.eval_steps):
-      yield self._eval_fn(*self._test, jnp.int32(0), jnp.int32(step))
+  @property
+  def splits(self):
+    """The evaluation splits this pipeline holds: 'test', and 'validation' if held out."""
+    return tuple(self.num_examples)
+
+  def eval_steps(self, split: str = 'test') -> int:
+    # The largest shard decides, so that every host runs the same steps.
+    procs = jax.process_count()
+    return math.ceil(math.ceil(self.num_examples[split] / procs) / (self.eval_batch_size // procs))
+
+  def eval_batches(self, split: str = 'test'):
+    """Yields (images, labels, mask) covering `split` exactly once."""
+    if split not in self._eval:
+      raise ValueError(f'No {split!r} split here; this pipeline holds {", ".join(self.splits)}')
+    for step in range(self.eval_steps(split)):
+      yield self._eval_fn(*self._eval[split], jnp.int32(0), jnp.int32(step))

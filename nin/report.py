@@ -3,10 +3,15 @@ r"""A Markdown report and plots from a sweep's workdirs.
   python -m nin.report runs/compare            # writes runs/compare/report.md and *.png
 
 One row per group (model family and variant): parameters and multiply-adds
-(from the model itself, via nin.summary), test accuracy as mean +- std over
-the finished seeds, training time and images/s. Runs that are missing,
-failed or unfinished are listed as such; a group with no finished run shows
-no accuracy at all. Every number comes from the workdirs' files.
+(from the model itself, via nin.summary), their difference from the first
+group of the same family, the effective parameters of a linear-1x1 NiN once
+its 1x1 layers are folded away, validation and test accuracy as mean +- std
+over the finished seeds, training time and images/s. A second table gives
+each group's recipe (BatchNorm, epochs, optimiser, peak learning rate,
+schedule, weight decay, dropout, augmentation); when the rows differ in
+anything but the architecture, the report says so at the top. Runs that are
+missing, failed or unfinished are listed as such; a group with no finished
+run shows no accuracy at all. Every number comes from the workdirs' files.
 """
 import json
 import os
@@ -43,7 +48,7 @@ def collect(root: str) -> list:
       with open(os.path.join(run_dir, train.FINAL_FILE)) as f:
         entry['final'] = json.load(f)
     if os.path.exists(os.path.join(run_dir, metrics.METRICS_FILE)):
-      entry['curve'] = [(m['epoch'], m['test_accuracy'])
+      entry['curve'] = [(m['epoch'], m['val_accuracy'])
                         for m in metrics.read_metrics(run_dir, 'eval')]
     runs.append(entry)
   return runs
@@ -55,7 +60,58 @@ def _model_size(config) -> dict:
     rows = summary.summarize(build_model(config.model), summary.input_shape_for(config))
   except ConfigError:  # A run refused for its model: no size to show.
     return {}
-  return summary.totals(rows)
+  size = summary.totals(rows)
+  size['effective_params'] = size['params']
+  if config.model.name == 'nin' and config.model.get('linear_1x1'):
+    # Linear 1x1 layers fold into the kxk conv before them (models.nin.fold_linear_1x1):
+    # the function is that of a NiN whose blocks are one kxk conv each.
+    folded = config.model.copy_and_resolve_references()
+    folded.blocks = tuple((k, (widths[-1],)) for k, widths in config.model.blocks)
+    size['effective_params'] = summary.totals(summary.summarize(
+        build_model(folded), summary.input_shape_for(config)))['params']
+  return size
+
+
+RECIPE_COLUMNS = ('BatchNorm', 'epochs', 'optimiser', 'peak LR', 'schedule', 'weight decay',
+                  'dropout', 'augmentation', 'validation')
+
+
+def recipe(config) -> dict:
+  """How a config trains, in the report's recipe columns (dropout belongs to the model)."""
+  o, s, d = config.optimizer, config.schedule, config.dataset
+  optimiser = o.name
+  if o.name == 'sgd':
+    optimiser += f' {"nesterov " if o.nesterov else ""}momentum {o.momentum:g}' if o.momentum else ''
+  schedule = s.name
+  if s.name == 'piecewise':
+    schedule += f' x{s.decay_factor:g} at {", ".join(f"{b:g}" for b in s.boundaries_epochs)}'
+  if s.warmup_epochs and s.name != 'onecycle':
+    schedule += f', {s.warmup_epochs:g} warmup epochs'
+  augmentation = ', '.join(
+      a for a, on in ((f'crop {d.crop_padding}px', d.crop_padding), ('flip', d.flip),
+                      (f'cutout {d.cutout}', d.cutout)) if on) or 'none'
+  epochs = (f'{config.num_train_steps} steps' if config.num_train_steps > 0
+            else f'{config.num_epochs:g}')
+  return {'BatchNorm': 'yes' if config.model.get('use_bn') else 'no', 'epochs': epochs,
+          'optimiser': optimiser, 'peak LR': f'{o.learning_rate:g}', 'schedule': schedule,
+          'weight decay': f'{o.weight_decay:g}', 'dropout': f'{config.model.get("dropout_rate", 0):g}',
+          'augmentation': augmentation, 'validation': str(d.get('validation_examples', 0))}
+
+
+def _relative(value, reference) -> str:
+  if value is None or not reference:
+    return '—'
+  if value == reference:
+    return '='
+  return f'{100 * (value / reference - 1):+.0f}%'
+
+
+def _mean_std(done, key):
+  values = [r['final'].get(key) for r in done]
+  if not values or any(v is None for v in values):
+    return {}
+  a = np.array(values, float)
+  return {f'{key}_mean': float(a.mean()), f'{key}_std': float(a.std(ddof=1)) if len(a) > 1 else 0.0}
 
 
 def group_rows(runs: list) -> list:
@@ -67,15 +123,28 @@ def group_rows(runs: list) -> list:
     row = {'group': group, 'expected': len(members), 'finished': len(done),
            'not_finished': {r['name']: r['status'] for r in members if r['status'] != 'finished'}}
     if config is not None:
-      row.update(model=config.model.name, dataset=config.dataset.name, **_model_size(config))
+      row.update(model=config.model.name, dataset=config.dataset.name, recipe=recipe(config),
+                 **_model_size(config))
     if done:
-      acc = np.array([r['final']['test_accuracy'] for r in done])
-      row.update(acc_mean=float(acc.mean()), acc_std=float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+      row.update(**_mean_std(done, 'val_accuracy'), **_mean_std(done, 'test_accuracy'),
                  train_time=float(np.mean([r['final']['train_time_sec'] for r in done])),
                  images_per_sec=float(np.mean([r['final']['images_per_sec'] or 0 for r in done])),
                  epochs=float(np.mean([r['final']['epochs'] for r in done])))
     rows.append(row)
+  # Differences in size from the first group of the same model family (e.g. relu_only vs nin).
+  first = {}
+  for row in rows:
+    ref = first.setdefault(row.get('model'), row)
+    row['reference'] = ref['group']
+    row['params_vs_reference'] = _relative(row.get('params'), ref.get('params'))
+    row['macs_vs_reference'] = _relative(row.get('macs'), ref.get('macs'))
   return rows
+
+
+def recipe_differences(rows: list) -> list:
+  """The recipe columns in which the rows of one table differ (dropout aside: it is the model's)."""
+  recipes = [r['recipe'] for r in rows if 'recipe' in r]
+  return [c for c in RECIPE_COLUMNS if c != 'dropout' and len({r[c] for r in recipes}) > 1]
 
 
 def _fmt(v, spec):
@@ -87,29 +156,100 @@ def markdown(root: str, runs: list, rows: list) -> str:
   devices = sorted({f"{r['final']['devices']} x {r['final']['device_kind']} "
                     f"({r['final']['platform']})" for r in finished})
   epochs = sorted({r['final']['epochs'] for r in finished})
-  lines = [f'# Comparison report: {root}', '',
-           f'- Runs: {len(finished)} of {len(runs)} finished.',
-           f'- Devices: {", ".join(devices) or "—"}.',
-           f'- Epochs: {", ".join(f"{e:g}" for e in epochs) or "—"}.',
-           f'- Datasets: {", ".join(sorted({r["dataset"] for r in rows if "dataset" in r})) or "—"}.',
-           '',
-           '| group | model | params | mult-adds | seeds | test accuracy (mean ± std) '
-           '| train time (s) | img/s |',
-           '|---|---|---:|---:|---:|---:|---:|---:|']
+  lines = [f'# Comparison report: {root}', '']
+  differ = recipe_differences(rows)
+  if differ:
+    lines += [f'> **Warning: the rows of this table were trained under different recipes** '
+              f'(they differ in: {", ".join(differ)}; see the recipe table). A gap between '
+              f'rows may come from the recipe, not the architecture.', '']
+  lines += [f'- Runs: {len(finished)} of {len(runs)} finished.',
+            f'- Devices: {", ".join(devices) or "—"}.',
+            f'- Epochs trained: {", ".join(f"{e:g}" for e in epochs) or "—"}.',
+            f'- Datasets: {", ".join(sorted({r["dataset"] for r in rows if "dataset" in r})) or "—"}.',
+            '- Model choices use the validation split (held out of the training split); '
+            'the test split is evaluated once, at the end of each run.',
+            '',
+            '| group | model | params | effective params | mult-adds | params, mult-adds vs '
+            'first of family | seeds | validation accuracy | test accuracy '
+            '| train time (s) | img/s |',
+            '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|']
   for r in rows:
-    acc = (f"{r['acc_mean']:.2%} ± {r['acc_std']:.2%}" if 'acc_mean' in r else '—')
+    val, test = (f"{r[k + '_mean']:.2%} ± {r[k + '_std']:.2%}" if k + '_mean' in r else '—'
+                 for k in ('val_accuracy', 'test_accuracy'))
+    vs = ('—' if r['reference'] == r['group']
+          else f"{r['params_vs_reference']}, {r['macs_vs_reference']} vs {r['reference']}")
     lines.append(
         f"| {r['group']} | {r.get('model', '—')} | {_fmt(r.get('params'), ',')} "
-        f"| {_fmt(r.get('macs'), ',')} | {r['finished']}/{r['expected']} | {acc} "
+        f"| {_fmt(r.get('effective_params'), ',')} | {_fmt(r.get('macs'), ',')} | {vs} "
+        f"| {r['finished']}/{r['expected']} | {val} | {test} "
         f"| {_fmt(r.get('train_time'), '.1f')} | {_fmt(r.get('images_per_sec'), '.0f')} |")
+  lines += ['', 'Accuracies are mean ± std over the finished seeds. Effective parameters: '
+            'those left once linear 1x1 layers are folded into the convolution before them '
+            '(a linear-1x1 NiN is a plain conv net of that size).', '',
+            '## Recipes', '', '| group | ' + ' | '.join(RECIPE_COLUMNS) + ' |',
+            '|---|' + '---|' * len(RECIPE_COLUMNS)]
+  for r in rows:
+    if 'recipe' in r:
+      lines.append(f"| {r['group']} | " + ' | '.join(
+          f'**{r["recipe"][c]}**' if c in differ else r['recipe'][c] for c in RECIPE_COLUMNS) + ' |')
   problems = [(name, s) for r in rows for name, s in r['not_finished'].items()]
   if problems:
     lines += ['', '## Runs not finished', '']
     lines += [f'- `{name}`: {s}' for name, s in problems]
-  lines += ['', '## Plots', '', '![accuracy vs multiply-adds](accuracy_vs_macs.png)',
-            '![accuracy vs parameters](accuracy_vs_params.png)',
-            '![test accuracy during training](test_accuracy_curves.png)', '']
+  lines += _predictions_section(finished)
+  lines += ['', '## Plots', '', '![test accuracy vs multiply-adds](accuracy_vs_macs.png)',
+            '![test accuracy vs parameters](accuracy_vs_params.png)',
+            '![validation accuracy during training](val_accuracy_curves.png)', '']
+  curves = [r for r in runs if r.get('curve') is not None and r['status'] == 'finished']
+  if curves:
+    lines += ['Each run: training loss and learning rate, validation accuracy.', '']
+    lines += [f"![{r['name']}]({_curve_file(r)})" for r in curves] + ['']
   return '\n'.join(lines)
+
+
+def _predictions_section(finished) -> list:
+  """Per run, how often each class was predicted on the test split (a collapse shows here)."""
+  rows = [r for r in finished if r['final'].get('test_predicted')]
+  if not rows:
+    return []
+  n = len(rows[0]['final']['test_predicted'])
+  names = next((r['final']['class_names'] for r in rows if r['final'].get('class_names')),
+               [str(i) for i in range(n)])
+  lines = ['', '## Test predictions per class', '',
+           'How many test images each run assigned to each class.', '',
+           '| run | ' + ' | '.join(names) + ' |', '|---|' + '---:|' * n]
+  for r in rows:
+    lines.append(f"| {r['name']} | " + ' | '.join(str(c) for c in r['final']['test_predicted']) + ' |')
+  return lines
+
+
+def _curve_file(run) -> str:
+  return os.path.join('curves', run['name'].replace('/', '_') + '.png')
+
+
+def plot_run(run_dir: str, path: str, title: str = '') -> None:
+  """Training loss and learning rate against the step, beside validation accuracy."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  train_records = metrics.read_metrics(run_dir, 'train')
+  evals = metrics.read_metrics(run_dir, 'eval')
+  fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+  steps = [r['step'] for r in train_records]
+  a.plot(steps, [r['loss'] for r in train_records], label='training loss')
+  a.set_xlabel('step')
+  a.set_ylabel('training loss')
+  lr = a.twinx()
+  lr.plot(steps, [r['learning_rate'] for r in train_records], color='gray', ls='--')
+  lr.set_ylabel('learning rate (dashed)')
+  b.plot([r['step'] for r in evals], [r['val_accuracy'] for r in evals], 'o-')
+  b.set_xlabel('step')
+  b.set_ylabel('validation accuracy')
+  fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
 
 
 def plots(root: str, runs: list, rows: list) -> list:
@@ -121,9 +261,9 @@ def plots(root: str, runs: list, rows: list) -> list:
                            ('params', 'parameters', 'accuracy_vs_params.png')):
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
-      if 'acc_mean' in r:
-        ax.errorbar(r[key], r['acc_mean'], yerr=r['acc_std'], fmt='o', capsize=3)
-        ax.annotate(r['group'], (r[key], r['acc_mean']), fontsize=8, xytext=(4, 4),
+      if 'test_accuracy_mean' in r:
+        ax.errorbar(r[key], r['test_accuracy_mean'], yerr=r['test_accuracy_std'], fmt='o', capsize=3)
+        ax.annotate(r['group'], (r[key], r['test_accuracy_mean']), fontsize=8, xytext=(4, 4),
                     textcoords='offset points')
     ax.set_xscale('log')
     ax.set_xlabel(label)
@@ -140,12 +280,12 @@ def plots(root: str, runs: list, rows: list) -> list:
       epochs = [c[0] for c in curves[0][:n]]
       ax.plot(epochs, np.mean([[c[1] for c in cur[:n]] for cur in curves], 0), label=group)
   ax.set_xlabel('epoch')
-  ax.set_ylabel('test accuracy (mean over seeds)')
+  ax.set_ylabel('validation accuracy (mean over seeds)')
   ax.legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(os.path.join(root, 'test_accuracy_curves.png'), dpi=100)
+  fig.savefig(os.path.join(root, 'val_accuracy_curves.png'), dpi=100)
   plt.close(fig)
-  return paths + [os.path.join(root, 'test_accuracy_curves.png')]
+  return paths + [os.path.join(root, 'val_accuracy_curves.png')]
 
 
 def write_report(root: str) -> str:
@@ -156,6 +296,9 @@ def write_report(root: str) -> str:
   rows = group_rows(runs)
   text = markdown(root, runs, rows)
   plots(root, runs, rows)
+  for r in runs:
+    if r.get('curve') is not None and r['status'] == 'finished':
+      plot_run(r['dir'], os.path.join(root, _curve_file(r)), title=r['name'])
   with open(os.path.join(root, 'report.md'), 'w') as f:
     f.write(text)
   with open(os.path.join(root, 'report.json'), 'w') as f:

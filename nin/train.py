@@ -6,7 +6,9 @@
 
 The loop, top to bottom: check the config, check the workdir, load data onto
 the devices, build model and optimizer, resume from the latest checkpoint,
-then train, evaluating and checkpointing every `eval_every_epochs`. Batches
+then train, evaluating on the validation split and checkpointing every
+`eval_every_epochs` (the best checkpoint is the best by validation accuracy).
+The test split is evaluated once, at the end. Batches
 and dropout keys are functions of the step, so a resumed run repeats an
 uninterrupted one exactly. SIGTERM/SIGINT save a checkpoint and stop cleanly;
 a non-finite loss stops the run before anything bad is saved.
@@ -106,16 +108,30 @@ def eval_step(state: TrainState, images, labels, mask, *, num_classes: int, flip
           'count': jnp.sum(m), 'confusion': confusion}
 
 
-def evaluate(eval_fn, state, pipe: pipeline.Pipeline) -> dict:
-  """Test loss, accuracy and confusion matrix (rows: true class) over the whole split."""
+# How metrics of each evaluation split are named in records: val_accuracy, test_loss, ...
+PREFIX = {'validation': 'val', 'test': 'test'}
+
+
+def evaluate(eval_fn, state, pipe: pipeline.Pipeline, split: str = 'test') -> dict:
+  """Loss, accuracy and confusion matrix (rows: true class) over the whole split.
+
+  Keys are prefixed by the split (`val_accuracy`, `test_loss`, ...); `count` and
+  `confusion` are not.
+  """
   sums = None
-  for images, labels, mask in pipe.eval_batches():
+  for images, labels, mask in pipe.eval_batches(split):
     out = eval_fn(state, images, labels, mask)
     sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
   sums = jax.device_get(sums)
-  return {'test_loss': float(sums['loss_sum'] / sums['count']),
-          'test_accuracy': float(sums['correct'] / sums['count']),
+  p = PREFIX[split]
+  return {f'{p}_loss': float(sums['loss_sum'] / sums['count']),
+          f'{p}_accuracy': float(sums['correct'] / sums['count']),
           'count': int(sums['count']), 'confusion': np.asarray(sums['confusion'], np.int64)}
+
+
+def predicted_counts(result) -> list:
+  """How often each class was predicted: a collapsed model predicts one class everywhere."""
+  return [int(n) for n in np.asarray(result['confusion']).sum(0)]
 
 
 def compile_steps(config, mesh, num_classes, flip_tta=False):
@@ -214,6 +230,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
                  else max(1, int(round(config.num_epochs * spe))))
   eval_every = max(1, int(round(config.eval_every_epochs * spe)))
   schedule = optim.make_schedule(config, spe, total_steps)
+  # A prefix of the run: the schedule stays that of all `total_steps`.
+  end = min(total_steps, config.stop_after_steps) if config.stop_after_steps > 0 else total_steps
   model = build_model(config)
   tx = optim.make_optimizer(config, schedule)
   init = jax.jit(functools.partial(create_train_state, model, tx, dataset.image_shape),
@@ -223,21 +241,22 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
 
   # 3. Resume.
-  ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
+  validating = dataset.has_validation
+  ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints, keep_best=validating)
   restored, restored_step = ckpt.restore(state)
   start = int(restored.step) if restored is not None else 0
   final_path = os.path.join(workdir, FINAL_FILE)
-  if start >= total_steps and os.path.exists(final_path):
+  if start >= end and os.path.exists(final_path):
     ckpt.close()
     with open(final_path) as f:
       final = json.load(f)
-    print(f"Already finished in {workdir}: step {final['step']}, test accuracy "
-          f"{final['test_accuracy']:.4f}", flush=True)
+    print(f"Already finished in {workdir}: step {final['step']}, "
+          f"{_summary_line(final)}", flush=True)
     return final
   if restored is not None:
     state = restored
     print(f'Resuming from step {restored_step} in {workdir}', flush=True)
-  writer = metrics.MetricWriter(workdir, resume_step=start, total_steps=total_steps)
+  writer = metrics.MetricWriter(workdir, resume_step=start, total_steps=end)
 
   # 4. Signals: finish the current step, save, and stop.
   received = []
@@ -259,10 +278,11 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
     fetched = jax.device_get([m for _, m in pending])
     for (s, _), m in zip(pending, fetched):
       if not np.isfinite(m['loss']):
+        kept = (f'The last good checkpoint (step {last_good}) is kept in {ckpt.directory}'
+                if last_good is not None else 'No checkpoint had been saved yet')
         raise NonFiniteLoss(
-            f'Loss is {m["loss"]} at step {s + 1}; stopping. The last good checkpoint '
-            f'(step {last_good}) is kept in {ckpt.directory}; try a lower learning rate '
-            f'or optimizer.grad_clip_norm')
+            f'Loss is {m["loss"]} at step {s + 1}; stopping. {kept}; try a lower '
+            f'learning rate or optimizer.grad_clip_norm')
     elapsed, steps = time.time() - timer['t'], timer['steps']
     step = pending[-1][0] + 1
     writer.write('train', step, epoch=step / spe,
@@ -276,7 +296,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
 
   t_start = time.time()
   try:
-    for step in range(start, total_steps):
+    for step in range(start, end):
       images, labels = pipe.train_batch(step // spe, step % spe)
       state, m = train_fn(state, images, labels)
       pending.append((step, m))
@@ -289,13 +309,15 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
         timer['steps'] += 1
       if done % config.log_every_steps == 0:
         check_losses()
-      if done % eval_every == 0 or done == total_steps:
+      if done % eval_every == 0 or done == end:
         check_losses()
-        last_eval = evaluate(eval_fn, state, pipe)
-        writer.write('eval', done, epoch=done / spe, test_loss=last_eval['test_loss'],
-                     test_accuracy=last_eval['test_accuracy'])
-        ckpt.save(done, state, {'test_accuracy': last_eval['test_accuracy'],
-                                'test_loss': last_eval['test_loss']})
+        scores = None
+        if validating:
+          last_eval = evaluate(eval_fn, state, pipe, 'validation')
+          scores = {k: last_eval[k] for k in ('val_loss', 'val_accuracy')}
+          writer.write('eval', done, epoch=done / spe, **scores,
+                       val_predicted=predicted_counts(last_eval))
+        ckpt.save(done, state, scores)
         last_good = done
         timer['t'] = time.time()  # Evaluation time is not training time.
         timer['steps'] = 0
@@ -313,16 +335,25 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
     writer.close()
     ckpt.close()
 
-  # 5. The final summary.
-  if last_eval is None:
-    last_eval = evaluate(eval_fn, state, pipe)
+  # 5. The final summary: the test split, once.
+  if validating and last_eval is None:  # Resumed at the last step: nothing evaluated yet.
+    last_eval = evaluate(eval_fn, state, pipe, 'validation')
+  test = evaluate(eval_fn, state, pipe, 'test')
+  evals = metrics.read_metrics(workdir, 'eval')
+  best = max(evals, key=lambda r: r['val_accuracy']) if evals else None
   train_records = metrics.read_metrics(workdir, 'train')
   timed = [(r, r['step'] - prev['step']) for prev, r in zip(train_records, train_records[1:])
            if r.get('step_time') is not None]
   ips = [r['images_per_sec'] for r, _ in timed]
   final = {
       'step': int(state.step), 'epochs': int(state.step) / spe,
-      'test_accuracy': last_eval['test_accuracy'], 'test_loss': last_eval['test_loss'],
+      'test_accuracy': test['test_accuracy'], 'test_loss': test['test_loss'],
+      'test_predicted': predicted_counts(test), 'class_names': list(dataset.class_names),
+      'val_accuracy': last_eval['val_accuracy'] if validating else None,
+      'val_loss': last_eval['val_loss'] if validating else None,
+      'best_step': best['step'] if best else None,
+      'best_val_accuracy': best['val_accuracy'] if best else None,
+      'validation_examples': pipe.num_examples.get('validation', 0),
       'train_loss': train_records[-1]['loss'] if train_records else None,
       'train_accuracy': train_records[-1]['accuracy'] if train_records else None,
       'images_per_sec': float(np.median(ips)) if ips else None,
@@ -337,6 +368,12 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
       f.write(json.dumps({'kind': 'final', **final}) + '\n')
     with open(final_path, 'w') as f:
       json.dump(final, f, indent=1)
-  print(f"Done: step {final['step']}, test accuracy {final['test_accuracy']:.4f}, "
-        f"test loss {final['test_loss']:.4f}", flush=True)
+  print(f"Done: step {final['step']}, {_summary_line(final)}", flush=True)
   return final
+
+
+def _summary_line(final) -> str:
+  val = (f"validation accuracy {final['val_accuracy']:.4f} (best {final['best_val_accuracy']:.4f} "
+         f"at step {final['best_step']}), " if final.get('val_accuracy') is not None
+         else 'no validation split, ')
+  return f"{val}test accuracy {final['test_accuracy']:.4f}, test loss {final['test_loss']:.4f}"

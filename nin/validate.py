@@ -9,9 +9,25 @@ from nin import data, layers, optim, registry
 from nin.registry import ConfigError, check_choice
 
 DTYPES = ('float32', 'bfloat16')
-# (image size, classes) of each dataset; synthetic takes its size from the config.
-DATASET_SPECS = {'cifar10': (32, 10), 'cifar100': (32, 100), 'digits': (32, 10),
-                 'synthetic': (None, None)}
+# (image size, classes, training examples) of each dataset; synthetic takes them from the config.
+DATASET_SPECS = {'cifar10': (32, 10, 50_000), 'cifar100': (32, 100, 50_000),
+                 'digits': (32, 10, 1_497), 'synthetic': (None, None, None)}
+
+
+def _check_split(config, n_train: int) -> None:
+  """The validation hold-out must leave at least one full training batch."""
+  n_val = config.dataset.validation_examples
+  if not isinstance(n_val, int) or isinstance(n_val, bool) or not 0 <= n_val < n_train:
+    raise ConfigError(f'dataset.validation_examples={n_val!r} must be an integer in [0, '
+                      f'{n_train}) for {config.dataset.name} ({n_train} training examples); '
+                      f'0 trains on all of them without validation')
+  left = n_train - n_val
+  if config.dataset.num_train > 0:
+    left = min(left, config.dataset.num_train)
+  if left < config.batch_size:
+    raise ConfigError(f'dataset.validation_examples={n_val} leaves {left} training examples '
+                      f'of {config.dataset.name}, fewer than one batch '
+                      f'(batch_size={config.batch_size})')
 
 
 def validate(config) -> None:
@@ -35,9 +51,11 @@ def validate(config) -> None:
     raise ConfigError(f'label_smoothing={config.label_smoothing} must be in [0, 1)')
   if config.optimizer.learning_rate <= 0:
     raise ConfigError(f'optimizer.learning_rate={config.optimizer.learning_rate} must be positive')
-  size, classes = DATASET_SPECS[config.dataset.name]
+  size, classes, n_train = DATASET_SPECS[config.dataset.name]
   size = size or config.dataset.image_size
   classes = classes or config.dataset.synthetic_classes
+  n_train = n_train or config.dataset.synthetic_train
+  _check_split(config, n_train)
   if config.dataset.image_size != size:
     raise ConfigError(f'dataset.image_size={config.dataset.image_size} does not match '
                       f'{config.dataset.name}, whose images are {size}x{size}')

@@ -25,5 +25,6 @@ def cifar_dirs(tmp_path_factory):
     from nin import data
     cfg = common.get_base_config().dataset
     cfg.data_dir, cfg.manual_dir = str(root / 'tfds'), str(root / 'manual')
+    cfg.validation_examples = 0
     data.load(cfg)
   return str(root / 'tfds'), str(root / 'manual'), train, test

@@ -9,6 +9,7 @@ from nin import data
 
 def _cfg(**kw):
   c = common.get_base_config().dataset
+  c.validation_examples = 0  # The fixtures are small; tests of the split set it.
   for k, v in kw.items():
     setattr(c, k, v)
   return c
@@ -31,6 +32,50 @@ def test_hosts_get_disjoint_equal_shards(cifar_dirs):
   assert len(shards[0].train_labels) == len(shards[1].train_labels) == 99
   assert shards[0].num_test_examples == 50
   assert len(shards[0].test_labels) + len(shards[1].test_labels) == 50
+
+
+def test_validation_is_held_out_of_training_disjoint_balanced_and_fixed(cifar_dirs):
+  data_dir, _, (xtr, ytr), _ = cifar_dirs
+  ds = data.load(_cfg(data_dir=data_dir, validation_examples=50))
+  assert len(ds.val_labels) == 50 and len(ds.train_labels) == 150 and ds.num_val_examples == 50
+  held = data.validation_indices(ytr, 50)
+  np.testing.assert_array_equal(ds.val_images, xtr[held])
+  np.testing.assert_array_equal(ds.val_labels, ytr[held])
+  rest = np.setdiff1d(np.arange(200), held)
+  np.testing.assert_array_equal(ds.train_images, xtr[rest])  # Training keeps its order.
+  # Disjoint: no validation image is a training image (the fixture's images are distinct).
+  train_rows = {img.tobytes() for img in ds.train_images}
+  assert not any(img.tobytes() in train_rows for img in ds.val_images)
+  again = data.load(_cfg(data_dir=data_dir, validation_examples=50, num_train=30))
+  np.testing.assert_array_equal(again.val_labels, ds.val_labels)  # num_train does not move it.
+  assert len(again.train_labels) == 30
+
+
+def test_validation_indices_are_class_balanced_and_nested():
+  labels = np.repeat(np.arange(10), [500 + 10 * c for c in range(10)])
+  np.random.default_rng(3).shuffle(labels)
+  idx = data.validation_indices(labels, 1000)
+  assert len(idx) == len(set(idx)) == 1000
+  np.testing.assert_array_equal(np.bincount(labels[idx], minlength=10), [100] * 10)
+  assert set(data.validation_indices(labels, 300)) <= set(idx)
+  np.testing.assert_array_equal(idx, data.validation_indices(labels.copy(), 1000))
+
+
+def test_validation_examples_out_of_range_is_a_data_error(cifar_dirs):
+  with pytest.raises(data.DataError, match=r'validation_examples=200 must be in \[0, 200\)'):
+    data.load(_cfg(data_dir=cifar_dirs[0], validation_examples=200))
+
+
+def test_a_copy_with_another_checksum_is_refused_unless_allowed(tmp_path):
+  train, test = cifar_fixture.make_arrays(4, 5)
+  cifar_fixture.write_tarball(str(tmp_path / 'manual'), train, test)  # Not the official file.
+  cfg = _cfg(data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path / 'manual'))
+  with pytest.raises(data.DataError, match='verify_checksum=False'):
+    data.load(cfg)
+  cfg.verify_checksum = False
+  ds = data.load(cfg)
+  np.testing.assert_array_equal(ds.train_images, train[0])
+  np.testing.assert_array_equal(ds.test_labels, test[1])
 
 
 def test_no_network_and_no_data_says_how_to_provide_it(tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ def _init_shapes(model, size=32):
 
 
 def test_nin_has_the_paper_parameter_count():
-  model = registry.build_model(nin_config.get_config().model)
+  model = registry.build_model(nin_config.get_config('paper').model)
   assert _n_params(_init_shapes(model)['params']) == 966_986
 
 
@@ -32,8 +32,13 @@ def test_ablations_change_only_what_they_claim():
   params = _init_shapes(relu_only)['params']
   # No hidden 1x1 layer is left; only the classifier maps 192 maps to 10.
   assert set(params['block1']) == {'conv'} and set(params['block3']) == {'conv', 'mlp1'}
-  linear = registry.build_model(nin_config.get_config('linear').model)
+  linear = registry.build_model(nin_config.get_config('linear,paper').model)
   assert _n_params(_init_shapes(linear)['params']) == 966_986
+  matched = nin_config.get_config('relu_only_matched,paper')
+  shapes = _init_shapes(registry.build_model(matched.model))['params']
+  # Every kxk conv reads as many channels as in NiN: 96 into block 2, 192 into block 3.
+  assert shapes['block2']['conv']['conv']['kernel'].shape == (5, 5, 96, 192)
+  assert shapes['block3']['conv']['conv']['kernel'].shape == (3, 3, 192, 192)
 
 
 def _logits_for_all_impls(config, size=32, batch=2):
@@ -62,7 +67,7 @@ def test_every_impl_gives_the_same_logits(config):
 
 
 def test_linear_nin_folds_into_a_nin_without_1x1_layers():
-  config = nin_config.get_config('linear')
+  config = nin_config.get_config('linear,paper')
   model = registry.build_model(config.model)
   x = jax.random.normal(jax.random.key(2), (2, 32, 32, 3))
   params = model.init(jax.random.key(0), x)['params']
@@ -76,7 +81,7 @@ def test_linear_nin_folds_into_a_nin_without_1x1_layers():
 
 
 def test_fold_refuses_batchnorm():
-  config = nin_config.get_config('linear,bn')
+  config = nin_config.get_config('linear')
   variables = _init_shapes(registry.build_model(config.model))
   with pytest.raises(ValueError, match='BatchNorm'):
     nin_model.fold_linear_1x1(variables['params'], config.model.blocks)
@@ -162,3 +167,35 @@ def test_bottleneck_cuts_inception_cost():
   naive = summary.totals(summary.summarize(
       registry.build_model(googlenet_config.get_config('naive').model)))
   assert naive['macs'] > 3 * full['macs'] and naive['params'] > 3 * full['params']
+
+
+def _alive_fraction(config, images, seeds):
+  """Per seed and class: the fraction of images on which the class map has a positive pixel."""
+  model = registry.build_model(config.model)
+  capture = lambda m, _: m.name == 'block3'  # The class maps, before global pooling.
+
+  @jax.jit
+  def alive(seed):
+    variables = model.init(jax.random.key(seed), images[:1])
+    _, state = model.apply(variables, images, capture_intermediates=capture,
+                           mutable=['intermediates'])
+    maps = state['intermediates']['block3']['__call__'][0]
+    return (maps > 0).any(axis=(1, 2)).mean(0)
+
+  return jnp.stack([alive(s) for s in seeds])
+
+
+def test_no_class_map_of_the_paper_nin_is_dead_at_initialisation():
+  """Real images (the shipped digits) are non-negative and correlated across pixels:
+  with He init, some class filter is negative on every pixel of every image for
+  some seeds, and behind the final ReLU that class never learns."""
+  from nin import data
+  ds = data.load(nin_config.get_config('digits').dataset)
+  mean, std = ds.channel_stats()
+  images = (ds.train_images[:128].astype(jnp.float32) / 255 - mean) / std
+  config = nin_config.get_config('paper')
+  alive = _alive_fraction(config, images, range(20))
+  assert float(alive.min()) > 0.9, alive.min(axis=1)
+  config.model.class_map_init = 'he'  # What the test guards against.
+  he = _alive_fraction(config, images, range(20))
+  assert float(he.min()) == 0.0, he.min(axis=1)

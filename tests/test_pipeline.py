@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from nin import distributed, pipeline
+from nin import data
 from nin.data import Dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,7 +101,34 @@ def test_eval_covers_every_test_example_once_unaugmented():
     ids, mask = np.asarray(ids), np.asarray(mask)
     np.testing.assert_allclose(x[mask], ds.test_images[ids[mask]], atol=1)
     seen += list(ids[mask])
-  assert sorted(seen) == list(range(37)) and p.eval_steps == 5
+  assert sorted(seen) == list(range(37)) and p.eval_steps('test') == 5
+  assert p.splits == ('test',)
+  with pytest.raises(ValueError, match="No 'validation' split"):
+    next(p.eval_batches('validation'))
+
+
+def _with_validation(n_val=20):
+  ds = data.hold_out(_dataset(), n_val)  # Labels are ids: the held-out ids are known.
+  ds.num_val_examples = n_val
+  return ds
+
+
+def test_validation_is_evaluated_whole_and_never_trained_on():
+  ds = _with_validation()
+  held = set(data.validation_indices(np.arange(96), 20))
+  assert set(ds.val_labels) == held
+  p = _pipe(ds)
+  assert p.splits == ('test', 'validation') and p.steps_per_epoch == 76 // 16
+  seen = []
+  for x, ids, mask in p.eval_batches('validation'):
+    seen += list(np.asarray(ids)[np.asarray(mask)])
+  assert sorted(seen) == sorted(held)
+  trained = {int(i) for e in range(3) for s in range(p.steps_per_epoch)
+             for i in np.asarray(p.train_batch(e, s)[1])}
+  assert not trained & held and trained <= set(range(96)) - held
+  # Normalisation statistics come from the training examples alone.
+  np.testing.assert_allclose(np.asarray(p._mean), ds.channel_stats()[0])
+  assert not np.allclose(ds.channel_stats()[0], _dataset().channel_stats()[0])
 
 
 def test_bad_batch_sizes_are_rejected():
@@ -113,12 +141,14 @@ def test_bad_batch_sizes_are_rejected():
 _SCRIPT = """
 import sys, numpy as np, jax
 sys.path.insert(0, {tests!r})
-from test_pipeline import _pipe
-p = _pipe()
+from test_pipeline import _pipe, _with_validation
+p = _pipe(_with_validation())
 assert jax.device_count() == {n}
 x, y = p.train_batch(2, 3)
 batches = [np.asarray(b) for b in next(iter(p.eval_batches()))]
-np.savez({out!r}, x=np.asarray(x), y=np.asarray(y), ex=batches[0], ey=batches[1], em=batches[2])
+val = [np.asarray(b) for b in next(iter(p.eval_batches('validation')))]
+np.savez({out!r}, x=np.asarray(x), y=np.asarray(y), ex=batches[0], ey=batches[1], em=batches[2],
+         vx=val[0], vy=val[1], vm=val[2])
 """
 
 
@@ -131,5 +161,5 @@ def test_four_devices_draw_exactly_the_single_device_batches(tmp_path):
     code = _SCRIPT.format(tests=os.path.join(ROOT, 'tests'), n=n, out=out)
     subprocess.run([sys.executable, '-c', code], env=env, check=True, cwd=ROOT)
     results.append(np.load(out))
-  for k in ('x', 'y', 'ex', 'ey', 'em'):
+  for k in ('x', 'y', 'ex', 'ey', 'em', 'vx', 'vy', 'vm'):
     np.testing.assert_array_equal(results[0][k], results[1][k])

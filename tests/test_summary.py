@@ -11,7 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_nin_rows_have_exact_counts():
-  rows = summary.summarize(registry.build_model(nin_config.get_config().model))
+  rows = summary.summarize(registry.build_model(nin_config.get_config('paper').model))
   by_name = {r.name: r for r in rows}
   # conv1 of the paper: 5x5x3x192 weights + 192 biases, 32x32 outputs.
   assert by_name['block1/conv'].params == 5 * 5 * 3 * 192 + 192

@@ -58,13 +58,18 @@ def test_sweep_runs_skips_finished_reports_failures_and_the_report(tmp_path):
                           env=runs.env(), capture_output=True, text=True, check=True).stdout
   with open(f'{workdir}/report.json') as f:
     rows = {r['group']: r for r in json.load(f)}
-  accs = [runs.final(f'{workdir}/nin/seed{s}')['test_accuracy'] for s in (0, 1)]
-  assert rows['nin']['acc_mean'] == np.mean(accs) and rows['nin']['finished'] == 2
-  assert f'{np.mean(accs):.2%} ± {np.std(accs, ddof=1):.2%}' in report
+  for key in ('val_accuracy', 'test_accuracy'):
+    accs = [runs.final(f'{workdir}/nin/seed{s}')[key] for s in (0, 1)]
+    assert rows['nin'][f'{key}_mean'] == np.mean(accs) and rows['nin']['finished'] == 2
+    assert f'{np.mean(accs):.2%} ± {np.std(accs, ddof=1):.2%}' in report
   assert rows['nin']['params'] == runs.final(f'{workdir}/nin/seed0')['num_params']
-  assert 'acc_mean' not in rows['broken'] and '- `broken/seed0`: failed' in report
-  assert '| broken | plain |' in report and '| 0/1 | — |' in report
-  for png in ('accuracy_vs_macs.png', 'accuracy_vs_params.png', 'test_accuracy_curves.png'):
+  assert 'test_accuracy_mean' not in rows['broken'] and '- `broken/seed0`: failed' in report
+  assert '| broken | plain |' in report and '| 0/1 | — | — |' in report
+  # The recipe table, and the warning: the broken run asked for another optimiser.
+  assert '| nin | yes | **2 steps** | **sgd nesterov momentum 0.9** | 0.1 | cosine, 1 warmup epochs | 0.0005 |' in report
+  assert '(they differ in: epochs, optimiser; see the recipe table)' in report
+  assert '| broken | yes | **1** | **lion** |' in report
+  for png in ('accuracy_vs_macs.png', 'accuracy_vs_params.png', 'val_accuracy_curves.png'):
     assert os.path.getsize(os.path.join(workdir, png)) > 1000
 
   os.rename(f'{workdir}/nin/seed1', f'{workdir}/seed1_moved')

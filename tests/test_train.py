@@ -33,7 +33,8 @@ def test_cifar_format_data_end_to_end_and_eval_reproduces_it(cifar_dirs, tmp_pat
   config = _smoke(**{'dataset.name': 'cifar10', 'dataset.data_dir': data_dir,
                      'eval_batch_size': 25, 'num_epochs': 2.0})
   final = train.train_and_evaluate(config, str(tmp_path), handle_signals=False)
-  assert final['step'] == 2 * (200 // 32) and final['epochs'] == 2.0
+  assert final['step'] == 2 * ((200 - 56) // 32) and final['epochs'] == 2.0
+  assert final['validation_examples'] == 56 and sum(final['test_predicted']) == 50
   result = evaluate.evaluate_run(str(tmp_path))
   assert result['count'] == 50 and result['step'] == final['step']
   assert result['test_accuracy'] == final['test_accuracy']
@@ -48,7 +49,7 @@ def test_digits_learn_well_above_chance_and_eval_cli_agrees(tmp_path):
                '--config.num_epochs=4', '--config.eval_every_epochs=4', check=True)
   final = runs.final(workdir)
   assert final['test_accuracy'] > 0.6, final  # Chance is 0.1.
-  assert 'Done: step 92' in p.stdout
+  assert 'Done: step 72' in p.stdout  # 1,497 digits less 300 for validation, batch 64.
   e = runs.cli('eval.py', '--workdir', workdir, check=True)
   assert f"test accuracy {final['test_accuracy']:.4f}" in e.stdout
   with open(os.path.join(workdir, 'eval_latest.json')) as f:
@@ -86,7 +87,7 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path):
 
 
 def test_four_devices_give_the_single_device_losses(tmp_path):
-  args = ('--config', 'configs/nin.py:smoke,bn', '--config.num_epochs=2',
+  args = ('--config', 'configs/nin.py:smoke', '--config.num_epochs=2',
           '--config.log_every_steps=1', '--config.batch_size=32')
   one, four = str(tmp_path / 'one'), str(tmp_path / 'four')
   runs.cli('train.py', *args, '--workdir', one, check=True)
@@ -103,10 +104,10 @@ def test_four_devices_give_the_single_device_losses(tmp_path):
 def test_overrides_reach_model_and_optimizer(tmp_path):
   workdir = str(tmp_path)
   runs.cli('train.py', '--config', SMOKE, '--workdir', workdir, '--config.num_train_steps=3',
-           '--config.model.use_bn=True', '--config.schedule.name=constant',
+           '--config.model.use_bn=False', '--config.schedule.name=constant',
            '--config.schedule.warmup_epochs=0', '--config.optimizer.learning_rate=0.0123',
            '--config.log_every_steps=1', check=True)
-  config = _smoke(**{'model.use_bn': True})
+  config = _smoke(**{'model.use_bn': False})
   model = registry.build_model(config.model)
   variables = jax.eval_shape(model.init, jax.random.key(0), np.zeros((1, 32, 32, 3)))
   assert runs.final(workdir)['num_params'] == sum(
@@ -114,7 +115,7 @@ def test_overrides_reach_model_and_optimizer(tmp_path):
   lrs = {r['learning_rate'] for r in runs.records(workdir) if r['kind'] == 'train'}
   assert lrs == {0.0123}
   saved = train.load_config(workdir)
-  assert saved.model.use_bn is True and saved.model.blocks == config.model.blocks
+  assert saved.model.use_bn is False and saved.model.blocks == config.model.blocks
 
 
 @pytest.mark.parametrize('override,message', [
@@ -126,6 +127,9 @@ def test_overrides_reach_model_and_optimizer(tmp_path):
     ('--config.optimizer.learnin_rate=0.1', "unknown config field 'learnin_rate'; did you mean"),
     ('--config.model.num_classes=100', 'model.num_classes=100 does not match synthetic'),
     ('--config.dtype=float16', "Unknown dtype 'float16'; valid: float32, bfloat16"),
+    ('--config.dataset.validation_examples=-1', 'validation_examples=-1 must be an integer in [0, 312)'),
+    ('--config.dataset.validation_examples=312', 'validation_examples=312 must be an integer in [0, 312)'),
+    ('--config.dataset.validation_examples=300', 'leaves 12 training examples of synthetic, fewer than one batch'),
 ])
 def test_bad_input_is_one_line_exit_2_and_the_workdir_untouched(tmp_path, override, message):
   workdir = tmp_path / 'run'
@@ -133,6 +137,38 @@ def test_bad_input_is_one_line_exit_2_and_the_workdir_untouched(tmp_path, overri
   assert p.returncode == 2, p.stderr
   assert p.stderr.strip().count('\n') == 0 and message in p.stderr, p.stderr
   assert not workdir.exists()
+
+
+def test_best_is_chosen_by_validation_and_test_is_evaluated_once(tmp_path):
+  workdir = str(tmp_path / 'run')
+  runs.cli('train.py', '--config', SMOKE, '--workdir', workdir, '--config.num_epochs=4',
+           '--config.eval_every_epochs=1', '--config.keep_checkpoints=1', check=True)
+  records = runs.records(workdir)
+  evals = [r for r in records if r['kind'] == 'eval']
+  assert len(evals) == 4 and all('test_accuracy' not in r and 'test_loss' not in r for r in evals)
+  assert all(sum(r['val_predicted']) == 56 for r in evals)
+  final = runs.final(workdir)
+  best = max(evals, key=lambda r: r['val_accuracy'])
+  assert (final['best_step'], final['best_val_accuracy']) == (best['step'], best['val_accuracy'])
+  assert final['val_accuracy'] == pytest.approx(evals[-1]['val_accuracy'], abs=1e-6)
+  run = evaluate.load_run(workdir, 'best')
+  assert run.step == best['step']
+  e = runs.cli('eval.py', '--workdir', workdir, '--checkpoint=best', '--split=validation',
+               check=True)
+  assert f"validation accuracy {best['val_accuracy']:.4f}" in e.stdout
+
+
+def test_without_validation_there_is_no_best_checkpoint(tmp_path):
+  workdir = str(tmp_path / 'run')
+  runs.cli('train.py', '--config', SMOKE, '--workdir', workdir, '--config.num_epochs=2',
+           '--config.dataset.validation_examples=0', check=True)
+  final = runs.final(workdir)
+  assert final['val_accuracy'] is None and final['best_step'] is None and final['step'] == 2 * 9
+  assert not [r for r in runs.records(workdir) if r['kind'] == 'eval']
+  p = runs.cli('eval.py', '--workdir', workdir, '--checkpoint=best')
+  assert p.returncode == 2 and 'without a validation split' in p.stderr
+  assert p.stderr.strip().count('\n') == 0, p.stderr
+  assert 'test accuracy' in runs.cli('eval.py', '--workdir', workdir, check=True).stdout
 
 
 def test_batch_not_divisible_by_devices(tmp_path):
@@ -156,7 +192,7 @@ def test_a_workdir_with_another_config_is_refused_unless_asked(tmp_path):
   before = runs.records(workdir)
   p = runs.cli('train.py', *base, '--config.optimizer.learning_rate=0.5')
   assert p.returncode == 2 and 'holds a run with a different config' in p.stderr
-  assert 'optimizer.learning_rate: 0.05 -> 0.5' in p.stderr and '--overwrite' in p.stderr
+  assert 'optimizer.learning_rate: 0.1 -> 0.5' in p.stderr and '--overwrite' in p.stderr
   assert runs.records(workdir) == before
   runs.cli('train.py', *base, '--config.num_train_steps=4', '--allow_config_change', check=True)
   assert runs.final(workdir)['step'] == 4
