@@ -44,10 +44,10 @@ class Dataset:
   test_labels: np.ndarray
   num_classes: int
   class_names: list
-  num_test_examples: int = 0  # Over all hosts; set by `load`.
+  num_test_examples: int = 0  # Set by `load`.
   val_images: Optional[np.ndarray] = None  # Held out of the training split; None: no validation.
   val_labels: Optional[np.ndarray] = None
-  num_val_examples: int = 0   # Over all hosts; set by `load`.
+  num_val_examples: int = 0   # Set by `load`.
 
   @property
   def image_shape(self):
@@ -95,10 +95,11 @@ def hold_out(ds: Dataset, n: int) -> Dataset:
   return ds
 
 
-def load(config, process_index: int = 0, process_count: int = 1) -> Dataset:
+def load(config) -> Dataset:
   """Loads `config.name`, holding out `config.validation_examples` of the training split.
 
-  With several hosts, each keeps only its 1/count share of every split.
+  Every host loads every split whole (CIFAR is 150 MB): batches are then drawn
+  by global position (nin.pipeline), so hosts x devices never changes them.
   """
   if config.name not in DATASETS:
     raise DataError(f'Unknown dataset {config.name!r}; valid: {", ".join(DATASETS)}')
@@ -120,14 +121,6 @@ def load(config, process_index: int = 0, process_count: int = 1) -> Dataset:
     ds.train_images, ds.train_labels = ds.train_images[:config.num_train], ds.train_labels[:config.num_train]
   ds.num_test_examples = len(ds.test_labels)
   ds.num_val_examples = n_val
-  if process_count > 1:  # Every host feeds its own devices from its own shard.
-    keep = len(ds.train_labels) // process_count * process_count  # Equal shards: equal steps.
-    ds.train_images, ds.train_labels = ds.train_images[:keep], ds.train_labels[:keep]
-    for split in ('train', 'val', 'test'):
-      for kind in ('images', 'labels'):
-        key = f'{split}_{kind}'
-        if getattr(ds, key) is not None:
-          setattr(ds, key, getattr(ds, key)[process_index::process_count])
   return ds
 
 

@@ -2,8 +2,13 @@
 
 One mesh axis, 'data', spans every device of every host. Parameters are
 replicated; batches are split along 'data'. The same code runs on one CPU,
-eight GPUs or a TPU slice; with several hosts, `initialize()` must run first
-(on Cloud TPU and SLURM, `jax.distributed.initialize()` finds its peers).
+eight GPUs or a TPU slice; with several processes, `initialize()` runs before
+any other JAX call (train_and_evaluate and evaluate_run call it first).
+
+Launching several processes: on Cloud TPU and under SLURM (`srun`), JAX finds
+its peers itself. Anywhere else, give every process the same
+`JAX_COORDINATOR_ADDRESS=host:port` (the address of process 0) and
+`NIN_NUM_PROCESSES`, and each its own `NIN_PROCESS_ID` (0 .. count-1).
 """
 import os
 
@@ -23,10 +28,25 @@ def _launched_as_several_processes() -> bool:
   return len([h for h in os.environ.get('TPU_WORKER_HOSTNAMES', '').split(',') if h]) > 1
 
 
+def _int_env(name):
+  value = os.environ.get(name)
+  if value is None:
+    return None
+  if not value.isdigit():
+    raise ConfigError(f'{name}={value!r} must be a non-negative integer')
+  return int(value)
+
+
 def initialize() -> None:
-  """Joins the other hosts when launched as one of several processes."""
-  if _launched_as_several_processes() and not jax.distributed.is_initialized():
-    jax.distributed.initialize()
+  """Joins the other processes when launched as one of several; idempotent."""
+  if not _launched_as_several_processes() or jax.distributed.is_initialized():
+    return
+  num, pid = _int_env('NIN_NUM_PROCESSES'), _int_env('NIN_PROCESS_ID')
+  if (num is None) != (pid is None):
+    raise ConfigError('NIN_NUM_PROCESSES and NIN_PROCESS_ID go together: set both or neither')
+  if num is not None and not pid < num:
+    raise ConfigError(f'NIN_PROCESS_ID={pid} must be below NIN_NUM_PROCESSES={num}')
+  jax.distributed.initialize(num_processes=num, process_id=pid)
 
 
 def make_mesh() -> Mesh:

@@ -72,6 +72,7 @@ def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
   """
   if split not in SPLITS:
     raise ConfigError(f'Unknown split {split!r}; valid: {", ".join(SPLITS)}')
+  distributed.initialize()
   mesh = distributed.make_mesh()
   run = load_run(workdir, which, mesh)
   if split == 'validation' and not run.config.dataset.get('validation_examples', 0):
@@ -81,7 +82,7 @@ def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
   if data_dir:
     cfg = cfg.copy_and_resolve_references()
     cfg.data_dir = data_dir
-  dataset = data.load(cfg, jax.process_index(), jax.process_count())
+  dataset = data.load(cfg)
   pipe = pipeline.Pipeline(dataset, mesh, run.config.batch_size, run.config.eval_batch_size,
                            run.config.seed, crop_padding=0, flip=False)
   _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes, flip_tta)

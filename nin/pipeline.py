@@ -1,12 +1,14 @@
 """On-device batching and augmentation: the dataset lives on the accelerator.
 
-Each host copies its shard of the uint8 images to every one of its devices
-once. A batch is then a pure function of (seed, epoch, step): a jitted
-`shard_map` draws the epoch's permutation, gathers each device's slice of the
-global batch, and augments it (random crop after padding, horizontal flip,
-optional cutout) with a key per example derived from its position in the
-global batch. So a resumed run sees exactly the batches of an uninterrupted
-one, and one device sees exactly what four devices see together.
+Every host copies the whole uint8 split to every one of its devices once
+(CIFAR is 150 MB). A batch is then a pure function of (seed, epoch, step): a
+jitted `shard_map` draws the epoch's permutation (the same on every device of
+every host), gathers each device's slice of the global batch by the device's
+position in the mesh, and augments it (random crop after padding, horizontal
+flip, optional cutout) with a key per example derived from its position in
+the global batch. So a resumed run sees exactly the batches of an
+uninterrupted one, and one device sees exactly what four devices, or two
+hosts of two devices, see together.
 
 Evaluation walks a split ('validation' or 'test') in order, padding the last
 batch; a mask marks the padding, so every example counts exactly once.
@@ -67,14 +69,13 @@ class Pipeline:
     self.mesh = mesh
     self.num_classes = dataset.num_classes
     self.image_shape = dataset.image_shape
-    procs = jax.process_count()
-    self.local_devices = mesh.devices.size // procs
+    self.num_devices = mesh.devices.size
     self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-    n_train = len(dataset.train_labels)  # Equal on every host (see data.load).
-    if n_train < batch_size // procs:
+    n_train = len(dataset.train_labels)  # The whole split, on every host.
+    if n_train < batch_size:
       raise ConfigError(f'batch_size={batch_size} is larger than the training set '
-                       f'({n_train * procs} examples)')
-    self.steps_per_epoch = n_train // (batch_size // procs)
+                       f'({n_train} examples)')
+    self.steps_per_epoch = n_train // batch_size
     self.num_examples = {'test': dataset.num_test_examples or len(dataset.test_labels)}
     if dataset.has_validation:
       self.num_examples['validation'] = dataset.num_val_examples or len(dataset.val_labels)
@@ -99,37 +100,31 @@ class Pipeline:
                          out_specs=spec, check_vma=False)
 
   def _permutation(self, labels, epoch):
-    """This host's epoch order (every device of a host draws the same one)."""
+    """The epoch's order (every device of every host draws the same one)."""
     return jax.random.permutation(jax.random.fold_in(self._key, epoch), labels.shape[1])[None]
 
-  def _position(self, per_device):
-    """First index, within this host's batch and within the global batch, of this device."""
-    d = jax.lax.axis_index(distributed.DATA)
-    local = d % self.local_devices
-    return local * per_device, d * per_device
+  def _offset(self, per_device):
+    """This device's first index within the global batch."""
+    return jax.lax.axis_index(distributed.DATA) * per_device
 
   def _normalize(self, images_u8):
     return (images_u8.astype(jnp.float32) / 255.0 - self._mean) / self._std
 
   def _train_slice(self, images, labels, perm, epoch, step):
     images, labels, perm = images[0], labels[0], perm[0]  # This device's copy of its host's shard.
-    per_process = self.batch_size // jax.process_count()
-    per_device = per_process // self.local_devices
-    offset, global_offset = self._position(per_device)
+    per_device = self.batch_size // self.num_devices
+    offset = self._offset(per_device)
     epoch_key = jax.random.fold_in(self._key, epoch)
-    idx = jax.lax.dynamic_slice(perm, (step * per_process + offset,), (per_device,))
+    idx = jax.lax.dynamic_slice(perm, (step * self.batch_size + offset,), (per_device,))
     step_key = jax.random.fold_in(epoch_key, step)
-    keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(
-        global_offset + jnp.arange(per_device))
+    keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(offset + jnp.arange(per_device))
     x = augment(images[idx], keys, **self._aug)
     return self._normalize(x), labels[idx]
 
   def _eval_slice(self, images, labels, _, step):
     images, labels = images[0], labels[0]
-    per_process = self.eval_batch_size // jax.process_count()
-    per_device = per_process // self.local_devices
-    offset, _ = self._position(per_device)
-    pos = step * per_process + offset + jnp.arange(per_device)
+    per_device = self.eval_batch_size // self.num_devices
+    pos = step * self.eval_batch_size + self._offset(per_device) + jnp.arange(per_device)
     idx = jnp.minimum(pos, labels.shape[0] - 1)
     mask = pos < labels.shape[0]
     return self._normalize(images[idx]), labels[idx], mask
@@ -146,9 +141,7 @@ class Pipeline:
     return tuple(self.num_examples)
 
   def eval_steps(self, split: str = 'test') -> int:
-    # The largest shard decides, so that every host runs the same steps.
-    procs = jax.process_count()
-    return math.ceil(math.ceil(self.num_examples[split] / procs) / (self.eval_batch_size // procs))
+    return math.ceil(self.num_examples[split] / self.eval_batch_size)
 
   def eval_batches(self, split: str = 'test'):
     """Yields (images, labels, mask) covering `split` exactly once."""

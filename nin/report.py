@@ -147,6 +147,14 @@ def recipe_differences(rows: list) -> list:
   return [c for c in RECIPE_COLUMNS if c != 'dropout' and len({r[c] for r in recipes}) > 1]
 
 
+def _fmt_acc(row, key, n):
+  if key + '_mean' not in row:
+    return '—'
+  if n == 1:  # One seed: no spread to show.
+    return f"{row[key + '_mean']:.2%}"
+  return f"{row[key + '_mean']:.2%} ± {row[key + '_std']:.2%}"
+
+
 def _fmt(v, spec):
   return '—' if v is None else format(v, spec)
 
@@ -156,7 +164,7 @@ def markdown(root: str, runs: list, rows: list) -> str:
   devices = sorted({f"{r['final']['devices']} x {r['final']['device_kind']} "
                     f"({r['final']['platform']})" for r in finished})
   epochs = sorted({r['final']['epochs'] for r in finished})
-  lines = [f'# Comparison report: {root}', '']
+  lines = [f'# Comparison report: {os.path.basename(os.path.normpath(root))}', '']
   differ = recipe_differences(rows)
   if differ:
     lines += [f'> **Warning: the rows of this table were trained under different recipes** '
@@ -164,7 +172,7 @@ def markdown(root: str, runs: list, rows: list) -> str:
               f'rows may come from the recipe, not the architecture.', '']
   lines += [f'- Runs: {len(finished)} of {len(runs)} finished.',
             f'- Devices: {", ".join(devices) or "—"}.',
-            f'- Epochs trained: {", ".join(f"{e:g}" for e in epochs) or "—"}.',
+            f'- Epochs trained: {", ".join(f"{e:.3g}" for e in epochs) or "—"}.',
             f'- Datasets: {", ".join(sorted({r["dataset"] for r in rows if "dataset" in r})) or "—"}.',
             '- Model choices use the validation split (held out of the training split); '
             'the test split is evaluated once, at the end of each run.',
@@ -174,8 +182,7 @@ def markdown(root: str, runs: list, rows: list) -> str:
             '| train time (s) | img/s |',
             '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|']
   for r in rows:
-    val, test = (f"{r[k + '_mean']:.2%} ± {r[k + '_std']:.2%}" if k + '_mean' in r else '—'
-                 for k in ('val_accuracy', 'test_accuracy'))
+    val, test = (_fmt_acc(r, k, r['finished']) for k in ('val_accuracy', 'test_accuracy'))
     vs = ('—' if r['reference'] == r['group']
           else f"{r['params_vs_reference']}, {r['macs_vs_reference']} vs {r['reference']}")
     lines.append(
@@ -183,7 +190,7 @@ def markdown(root: str, runs: list, rows: list) -> str:
         f"| {_fmt(r.get('effective_params'), ',')} | {_fmt(r.get('macs'), ',')} | {vs} "
         f"| {r['finished']}/{r['expected']} | {val} | {test} "
         f"| {_fmt(r.get('train_time'), '.1f')} | {_fmt(r.get('images_per_sec'), '.0f')} |")
-  lines += ['', 'Accuracies are mean ± std over the finished seeds. Effective parameters: '
+  lines += ['', 'Accuracies are mean ± std over the finished seeds (one seed: its value). Effective parameters: '
             'those left once linear 1x1 layers are folded into the convolution before them '
             '(a linear-1x1 NiN is a plain conv net of that size).', '',
             '## Recipes', '', '| group | ' + ' | '.join(RECIPE_COLUMNS) + ' |',

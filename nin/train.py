@@ -211,11 +211,11 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
                        handle_signals=True) -> dict:
   """Trains `config` in `workdir` (resuming what is there) and returns the final metrics."""
   # 1. Everything that can be wrong with the request, before compiling or writing.
+  distributed.initialize()  # Before any other JAX call, when one of several processes.
   validate(config)
   check_workdir(config, workdir, overwrite, allow_config_change)
-  distributed.initialize()
   mesh = distributed.make_mesh()
-  dataset = data.load(config.dataset, jax.process_index(), jax.process_count())
+  dataset = data.load(config.dataset)
   if dataset.num_classes != config.model.num_classes:
     raise registry.ConfigError(f'model.num_classes={config.model.num_classes} does not match '
                                f'{dataset.name}, which has {dataset.num_classes} classes')

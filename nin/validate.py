@@ -3,6 +3,8 @@
 Each failure is a `ConfigError` whose one-line message names the bad value
 and the valid choices.
 """
+import math
+
 import jax
 
 from nin import data, layers, optim, registry
@@ -49,8 +51,17 @@ def validate(config) -> None:
                       f'(or set num_train_steps > 0)')
   if not 0 <= config.label_smoothing < 1:
     raise ConfigError(f'label_smoothing={config.label_smoothing} must be in [0, 1)')
-  if config.optimizer.learning_rate <= 0:
-    raise ConfigError(f'optimizer.learning_rate={config.optimizer.learning_rate} must be positive')
+  # `not 0 < x` also refuses nan; the bounds are (low, high) with None for unbounded.
+  for field, value, low, high in (
+      ('optimizer.learning_rate', config.optimizer.learning_rate, 0, math.inf),
+      ('log_every_steps', config.log_every_steps, 0, None),
+      ('eval_every_epochs', config.eval_every_epochs, 0, None),
+      ('keep_checkpoints', config.keep_checkpoints, 0, None)):
+    if not (low < value and (high is None or value < high)):
+      raise ConfigError(f'{field}={value} must be a positive (finite) number')
+  for field in ('crop_padding', 'cutout'):
+    if config.dataset[field] < 0:
+      raise ConfigError(f'dataset.{field}={config.dataset[field]} must be 0 (off) or positive')
   size, classes, n_train = DATASET_SPECS[config.dataset.name]
   size = size or config.dataset.image_size
   classes = classes or config.dataset.synthetic_classes

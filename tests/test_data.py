@@ -26,14 +26,6 @@ def test_prepared_cifar_equals_the_tarball_exactly(cifar_dirs):
   assert ds.train_images.dtype == np.uint8 and ds.train_labels.dtype == np.int32
 
 
-def test_hosts_get_disjoint_equal_shards(cifar_dirs):
-  data_dir = cifar_dirs[0]
-  shards = [data.load(_cfg(data_dir=data_dir, num_train=199), i, 2) for i in range(2)]
-  assert len(shards[0].train_labels) == len(shards[1].train_labels) == 99
-  assert shards[0].num_test_examples == 50
-  assert len(shards[0].test_labels) + len(shards[1].test_labels) == 50
-
-
 def test_validation_is_held_out_of_training_disjoint_balanced_and_fixed(cifar_dirs):
   data_dir, _, (xtr, ytr), _ = cifar_dirs
   ds = data.load(_cfg(data_dir=data_dir, validation_examples=50))
