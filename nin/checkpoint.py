@@ -22,7 +22,17 @@ from orbax.checkpoint import checkpoint_managers as policies
 BEST_METRIC = 'val_accuracy'
 
 
-def _metadata_readable(step_dir: str) -> bool:
+def _damage(step_dir: str):
+  """Why a step directory is not a complete checkpoint of this project, or None.
+
+  Orbax renames a checkpoint into place only once it is written, so a step
+  directory without its metadata or its state is damaged or foreign.
+  """
+  if not os.path.isfile(os.path.join(step_dir, '_CHECKPOINT_METADATA')):
+    return 'no checkpoint metadata'
+  if not os.path.isdir(os.path.join(step_dir, 'default')) or not os.listdir(
+      os.path.join(step_dir, 'default')):
+    return 'no saved state'
   for rel in ('_CHECKPOINT_METADATA', os.path.join('metrics', 'metrics')):
     path = os.path.join(step_dir, rel)
     if os.path.exists(path):
@@ -30,8 +40,8 @@ def _metadata_readable(step_dir: str) -> bool:
         with open(path) as f:
           json.load(f)
       except (ValueError, UnicodeDecodeError, OSError):
-        return False
-  return True
+        return 'damaged metadata'
+  return None
 
 
 def _best_metric(metrics):
@@ -60,18 +70,19 @@ class Checkpointer:
     self._manager = self._open(options)
 
   def _open(self, options):
-    """Opens the manager, first setting aside steps whose metadata cannot be parsed.
+    """Opens the manager, first setting aside incomplete or damaged step directories.
 
     Orbax reads every step's metadata when it opens a directory, so one damaged
-    checkpoint would otherwise make the whole run unrecoverable.
+    or foreign step would otherwise make the whole run unrecoverable.
     """
     if os.path.isdir(self.directory):
       for name in sorted(os.listdir(self.directory)):
         step_dir = os.path.join(self.directory, name)
-        if name.isdigit() and not _metadata_readable(step_dir):
-          self._warn(f'Checkpoint at step {name} is unreadable (damaged metadata); '
-                     f'setting it aside')
-          self._set_aside(int(name), reload=False)
+        why = _damage(step_dir) if name.isdigit() else None
+        if why:
+          self._warn(f'Checkpoint at step {name} is unreadable ({why}); setting it aside')
+          self._set_aside(int(name), reopen=False)
+    self._options = options
     return ocp.CheckpointManager(self.directory, options=options)
 
   @staticmethod
@@ -118,13 +129,15 @@ class Checkpointer:
         self._set_aside(s)
     return None, None
 
-  def _set_aside(self, step: int, reload: bool = True) -> None:
+  def _set_aside(self, step: int, reopen: bool = True) -> None:
+    """Moves one step to corrupt_checkpoints/; the others stay where they are."""
     if jax.process_index() == 0:
       dest = os.path.join(self.workdir, 'corrupt_checkpoints', f'{step}-{int(time.time())}')
       os.makedirs(os.path.dirname(dest), exist_ok=True)
       shutil.move(os.path.join(self.directory, str(step)), dest)
-    if reload:
-      self._manager.reload()
+    if reopen:  # A manager that failed once is not to be trusted: open a fresh one.
+      self._manager.close()
+      self._manager = self._open(self._options)
 
   def close(self) -> None:
     self._manager.wait_until_finished()

@@ -1,6 +1,7 @@
 """End-to-end training and evaluation, resumption, devices, overrides, and errors."""
 import json
 import os
+import shutil
 import signal
 import time
 
@@ -261,6 +262,29 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous(tmp_path, damage
   assert 'Resuming from step 8' in p.stdout
   assert runs.final(workdir)['step'] == 24
   assert os.listdir(os.path.join(workdir, 'corrupt_checkpoints'))
+
+
+@pytest.mark.parametrize('damage,resumed', [('foreign_step', 16), ('no_state', 8), ('emptied', 8)])
+def test_a_damaged_step_directory_is_set_aside_alone(tmp_path, damage, resumed):
+  workdir = str(tmp_path)
+  base = ('--config', SMOKE, '--workdir', workdir, '--config.eval_every_epochs=1')
+  runs.cli('train.py', *base, '--config.num_epochs=2', check=True)
+  before = [r for r in runs.records(workdir) if r['step'] <= resumed and r['kind'] != 'final']
+  ckpts = os.path.join(workdir, 'checkpoints')
+  if damage == 'foreign_step':
+    os.makedirs(os.path.join(ckpts, '99'))
+  elif damage == 'no_state':
+    shutil.rmtree(os.path.join(ckpts, '16', 'default'))
+  else:
+    for name in os.listdir(os.path.join(ckpts, '16')):
+      path = os.path.join(ckpts, '16', name)
+      shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+  p = runs.cli('train.py', *base, '--config.num_epochs=3', '--allow_config_change', check=True)
+  assert f'Resuming from step {resumed}' in p.stdout, p.stdout
+  assert len(os.listdir(os.path.join(workdir, 'corrupt_checkpoints'))) == 1
+  assert runs.final(workdir)['step'] == 24
+  assert runs.records(workdir)[:len(before)] == before  # History up to the checkpoint kept.
+  assert 8 in {int(d) for d in os.listdir(ckpts) if d.isdigit()}
 
 
 def test_bfloat16_computes_in_bf16_with_float32_parameters_and_optimizer_state(tmp_path):
