@@ -13,6 +13,7 @@ and dropout keys are functions of the step, so a resumed run repeats an
 uninterrupted one exactly. SIGTERM/SIGINT save a checkpoint and stop cleanly;
 a non-finite loss stops the run before anything bad is saved.
 """
+import fcntl
 import functools
 import json
 import os
@@ -180,13 +181,39 @@ def check_workdir(config, workdir, overwrite=False, allow_config_change=False) -
         f'start afresh there or --allow_config_change to resume it with the new config')
 
 
+class WorkdirBusy(WorkdirConflict):
+  pass
+
+
+def _lock(workdir):
+  """An exclusive lock on the workdir itself, held until released or the process ends.
+
+  `flock` locks die with their process, so a crashed or SIGKILLed run leaves
+  none behind; the processes of a multi-process run are one writer (process 0).
+  """
+  fd = os.open(workdir, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    os.close(fd)
+    raise WorkdirBusy(f'{workdir} is in use by another train.py; wait for it to finish, '
+                      f'or choose another --workdir') from None
+  return fd
+
+
 def _prepare_workdir(config, workdir, overwrite):
-  if jax.process_index() == 0:
-    if overwrite and os.path.exists(workdir):
-      shutil.rmtree(workdir)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
-      f.write(config_to_json(config))
+  """Locks the workdir (process 0) and writes the config; returns the lock, or None."""
+  if jax.process_index() != 0:
+    return None
+  os.makedirs(workdir, exist_ok=True)
+  lock = _lock(workdir)
+  if overwrite:  # Empty it, keeping the locked directory itself.
+    for name in os.listdir(workdir):
+      path = os.path.join(workdir, name)
+      shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+  with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
+    f.write(config_to_json(config))
+  return lock
 
 
 def load_config(workdir) -> ml_collections.ConfigDict:
@@ -222,8 +249,15 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   pipe = pipeline.Pipeline(dataset, mesh, config.batch_size, config.eval_batch_size,
                            config.seed, config.dataset.crop_padding, config.dataset.flip,
                            config.dataset.cutout)
-  _prepare_workdir(config, workdir, overwrite)
+  lock = _prepare_workdir(config, workdir, overwrite)
+  try:
+    return _train(config, workdir, dataset, pipe, mesh, handle_signals)
+  finally:
+    if lock is not None:
+      os.close(lock)
 
+
+def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
   # 2. Model, optimizer, schedule.
   spe = pipe.steps_per_epoch
   total_steps = (config.num_train_steps if config.num_train_steps > 0

@@ -222,6 +222,26 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(tmp_path):
   assert steps[-1] == 16
 
 
+def test_a_busy_workdir_is_refused_and_the_running_run_is_unharmed(tmp_path):
+  workdir = str(tmp_path)
+  args = ('train.py', '--config', SMOKE, '--workdir', workdir, '--config.num_epochs=40',
+          '--config.log_every_steps=1')
+  first = runs.start(*args)
+  deadline = time.time() + 120
+  while time.time() < deadline and first.poll() is None and not (
+      os.path.exists(os.path.join(workdir, 'metrics.jsonl')) and runs.records(workdir)):
+    time.sleep(0.05)
+  second = runs.cli(*args)
+  assert second.returncode == 2 and 'is in use by another train.py' in second.stderr
+  assert second.stderr.strip().count('\n') == 0, second.stderr
+  _, err = first.communicate(timeout=300)
+  assert first.returncode == 0, err
+  kinds = [r['kind'] for r in runs.records(workdir)]
+  assert kinds.count('final') == 1 and runs.final(workdir)['step'] == 320
+  again = runs.cli(*args, check=True)  # Free again once the first run has ended.
+  assert 'Already finished' in again.stdout
+
+
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path):
   workdir = str(tmp_path)
   args = ('train.py', '--config', SMOKE, '--workdir', workdir, '--config.num_epochs=200',
