@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 import optax
 from flax.training import train_state
+from jax.experimental import multihost_utils
 
 from nin import checkpoint, data, distributed, metrics, optim, pipeline, registry
 from nin.validate import validate
@@ -299,6 +300,21 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
     for sig in (signal.SIGTERM, signal.SIGINT):
       old_handlers[sig] = signal.signal(sig, lambda s, _: received.append(s))
 
+  def stop_requested(done) -> bool:
+    """Whether to stop after step `done`; every process answers alike.
+
+    One process decides alone at every step. Several agree through a collective
+    every `log_every_steps` (and at the end), so that a signal to any of them
+    stops all at the same step with one checkpoint: a process that stopped on
+    its own would leave the others waiting in a collective forever.
+    """
+    if jax.process_count() == 1:
+      return bool(received)
+    if done % config.log_every_steps and done != end:
+      return False
+    flags = multihost_utils.process_allgather(np.int32(len(received) > 0))
+    return bool(np.any(flags))
+
   pending = []          # (step, metrics on device) since the last check.
   last_good = restored_step
   # Wall time of training steps only: compilation and evaluation are excluded.
@@ -355,12 +371,12 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
         last_good = done
         timer['t'] = time.time()  # Evaluation time is not training time.
         timer['steps'] = 0
-      if received:
+      if stop_requested(done):
         check_losses()
         if last_good != done:
           ckpt.save(done, state)
         ckpt.wait()
-        raise Interrupted(done, received[0])
+        raise Interrupted(done, received[0] if received else signal.SIGTERM)
     check_losses()
     ckpt.wait()
   finally:

@@ -1,7 +1,10 @@
 """When the trainer joins other hosts, and two processes on one machine training as one."""
+import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -82,3 +85,33 @@ def test_bad_process_variables_are_one_line_errors(monkeypatch, env, message):
     monkeypatch.setenv(k, v)
   with pytest.raises(distributed.ConfigError, match=message):
     distributed.initialize()
+
+
+def _start_two(args, workdir, port):
+  return [subprocess.Popen([sys.executable, 'train.py', *args, '--workdir', workdir],
+                           cwd=runs.ROOT, env={**runs.env(1), **_launcher_env('env', i, port)},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for i in range(2)]
+
+
+def test_sigterm_to_one_of_two_processes_stops_both_at_one_step(tmp_path):
+  workdir = str(tmp_path / 'two')
+  args = ('--config', 'configs/nin.py:smoke', '--config.num_epochs=100',
+          '--config.eval_every_epochs=50', '--config.log_every_steps=2')
+  procs = _start_two(args, workdir, _free_port())
+  deadline = time.time() + 180
+  while time.time() < deadline and all(p.poll() is None for p in procs) and not (
+      os.path.exists(os.path.join(workdir, 'metrics.jsonl')) and len(runs.records(workdir)) >= 3):
+    time.sleep(0.05)
+  procs[1].send_signal(signal.SIGTERM)  # Only the second process is told.
+  outs = [p.communicate(timeout=120) for p in procs]
+  assert [p.returncode for p in procs] == [128 + signal.SIGTERM] * 2, outs
+  steps = {int(err.split('at step ')[1].split(';')[0]) for _, err in outs}
+  assert len(steps) == 1, outs  # Both stopped at the same step ...
+  step = steps.pop()
+  assert step % 2 == 0 and str(step) in os.listdir(os.path.join(workdir, 'checkpoints'))
+  resumed = _start_two((*args, f'--config.num_train_steps={step + 2}', '--allow_config_change'),
+                       workdir, _free_port())
+  outs = [p.communicate(timeout=300) for p in resumed]
+  assert [p.returncode for p in resumed] == [0, 0], outs
+  assert f'Resuming from step {step}' in outs[0][0] and runs.final(workdir)['step'] == step + 2
