@@ -215,9 +215,36 @@ def markdown(res) -> str:
   return '\n'.join(lines)
 
 
+def check_flags(f) -> None:
+  """Every bad flag, before anything is timed: a wrong one would waste the whole run."""
+  from nin import layers
+  from nin.errors import ConfigError
+  from nin.validate import DTYPES
+  for name, values, valid in (('models', f.models, FAMILIES), ('impls', f.impls, layers.IMPLS),
+                              ('dtypes', f.dtypes, DTYPES)):
+    bad = [v for v in values if v not in valid]
+    if bad or not values:
+      raise ConfigError(f'--{name}={",".join(values)}: unknown {", ".join(bad) or "(empty)"}; '
+                        f'valid: {", ".join(valid)}')
+  for name in ('batch_size', 'steps', 'matmul_n'):
+    if getattr(f, name) <= 0:
+      raise ConfigError(f'--{name}={getattr(f, name)} must be positive')
+  if f.warmup < 0:
+    raise ConfigError(f'--warmup={f.warmup} must be 0 or more')
+  if f.out and not os.path.isdir(os.path.dirname(os.path.abspath(f.out))):
+    raise ConfigError(f'--out={f.out}: the folder {os.path.dirname(os.path.abspath(f.out))} '
+                      f'does not exist')
+
+
 def main(argv):
   from absl import flags
+  from nin import cli
   f = flags.FLAGS
+  return cli.run(lambda: _main(f))
+
+
+def _main(f):
+  check_flags(f)
   if f.quick:
     res = run(f.models, f.impls, f.dtypes, 8, 2, 1, 1024, quick=True)
   else:
@@ -226,7 +253,6 @@ def main(argv):
   if f.out:
     with open(f.out, 'w') as fh:
       json.dump(res, fh, indent=1)
-  del argv
 
 
 if __name__ == '__main__':

@@ -107,6 +107,24 @@ class Checkpointer:
   def wait(self) -> None:
     self._manager.wait_until_finished()
 
+  def fits(self, step: int, target_state) -> bool:
+    """Whether the arrays saved at `step` have the shapes of `target_state`'s.
+
+    Checked from the saved metadata before restoring: a restore into another
+    architecture fails deep inside Orbax's asynchronous reads.
+    """
+    path = os.path.join(self.directory, str(step), 'default')
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)  # Orbax warns that the item has no step metadata.
+    try:
+      metadata = ocp.StandardCheckpointer().metadata(path)
+    finally:
+      logging.set_verbosity(verbosity)
+    saved = jax.tree.leaves(getattr(metadata, 'item_metadata', metadata))
+    def shapes(leaves):
+      return sorted(tuple(x.shape) for x in leaves if hasattr(x, 'shape'))
+    return shapes(saved) == shapes(jax.tree.leaves(target_state))
+
   def restore(self, target_state, step=None):
     """Restores `step` (default: the latest readable one) into the target's structure.
 

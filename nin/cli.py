@@ -4,6 +4,7 @@ A bad config, dataset or workdir prints one line naming the bad value and
 the valid choices, and exits with 2; a non-finite loss exits with 1; a run
 stopped by a signal exits with 128+N after saving a checkpoint.
 """
+import logging as std_logging
 import re
 import sys
 
@@ -15,9 +16,9 @@ EXIT_USAGE = 2
 
 
 def _errors():
-  from nin import data, registry, train
-  return {registry.ConfigError: EXIT_USAGE, data.DataError: EXIT_USAGE,
-          train.WorkdirConflict: EXIT_USAGE, FileNotFoundError: EXIT_USAGE,
+  from nin import data, errors, train
+  return {errors.ConfigError: EXIT_USAGE, data.DataError: EXIT_USAGE,
+          errors.WorkdirConflict: EXIT_USAGE, FileNotFoundError: EXIT_USAGE,
           train.NonFiniteLoss: 1}
 
 
@@ -70,6 +71,9 @@ def main(main_fn):
   def quiet_main(argv):
     if not flags.FLAGS['verbosity'].present:
       logging.set_verbosity(logging.WARNING)
+      # Orbax's reads run as asyncio tasks: after a failed restore, already reported in
+      # one line, the sibling tasks' errors would be logged again at exit.
+      std_logging.getLogger('asyncio').setLevel(std_logging.CRITICAL)
     return main_fn(argv)
   try:
     app.run(quiet_main, flags_parser=_parse_flags)

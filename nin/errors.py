@@ -3,3 +3,11 @@
 
 class ConfigError(ValueError):
   """A bad value in a config: the message names it and the valid choices."""
+
+
+class WorkdirConflict(ValueError):
+  """The workdir cannot be used as asked (another config, not a directory, ...)."""
+
+
+class WorkdirBusy(WorkdirConflict):
+  """Another train.py holds the workdir."""

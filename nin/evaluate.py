@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from nin import checkpoint, data, distributed, optim, pipeline, train
+from nin import workdir as workdir_lib
 from nin.errors import ConfigError
 
 CHOICES = ('latest', 'best')
@@ -39,9 +40,7 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
   """The config saved in `workdir` and the state of its latest or best checkpoint."""
   if which not in CHOICES:
     raise ConfigError(f'Unknown checkpoint choice {which!r}; valid: {", ".join(CHOICES)}')
-  if not os.path.exists(os.path.join(workdir, train.CONFIG_FILE)):
-    raise FileNotFoundError(f'{workdir} holds no run ({train.CONFIG_FILE} is missing)')
-  config = train.load_config(workdir)
+  config = workdir_lib.load_config(workdir)
   mesh = mesh or distributed.make_mesh()
   model = train.build_model(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, 1, 2))
@@ -53,14 +52,38 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
     raise ConfigError(f'{workdir} was trained without a validation split '
                       f'(dataset.validation_examples=0), so it has no best checkpoint; '
                       f'use the latest')
-  ckpt = checkpoint.Checkpointer(workdir, keep_best=validating)  # Restores only: nothing is deleted.
-  step = ckpt.best_step() if which == 'best' else ckpt.latest_step()
-  if step is None:
-    ckpt.close()
+  if not os.path.isdir(os.path.join(workdir, workdir_lib.CHECKPOINTS)):
     raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
-  state, step = ckpt.restore(init(), step=step)
+  ckpt = checkpoint.Checkpointer(workdir, keep_best=validating)  # Restores only: nothing is deleted.
+  try:
+    state, step = _restore(ckpt, init, workdir, which)
+  except BaseException:
+    try:  # The error that matters is the one above, not a failing close after it.
+      ckpt.close()
+    except Exception:  # noqa: BLE001
+      pass
+    raise
   ckpt.close()
   return Run(workdir, config, model, state, step)
+
+
+def _restore(ckpt, init, workdir, which):
+  latest = ckpt.latest_step()
+  step = ckpt.best_step() if which == 'best' else latest
+  if latest is None:
+    raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
+  if step is None:
+    raise FileNotFoundError(f'{workdir} holds no checkpoint with a validation score yet '
+                            f'(the latest, step {latest}, has none): use --checkpoint=latest')
+  target = init()
+  try:
+    if not ckpt.fits(step, target):
+      raise ValueError('the saved arrays have other shapes')
+    return ckpt.restore(target, step=step)
+  except Exception as e:  # Orbax raises many types for a tree that does not match.
+    raise ConfigError(f'The checkpoint at step {step} in {workdir} does not fit the model '
+                      f'of its config.json ({type(e).__name__}: '
+                      f'{str(e).splitlines()[0][:160] if str(e) else ""})') from None
 
 
 def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,

@@ -15,7 +15,7 @@ import sys
 import jax
 from tensorboardX import SummaryWriter
 
-METRICS_FILE = 'metrics.jsonl'
+from nin.workdir import METRICS_FILE, write_atomically
 
 
 def read_metrics(workdir: str, kind=None) -> list:
@@ -28,27 +28,35 @@ def read_metrics(workdir: str, kind=None) -> list:
 
 
 class MetricWriter:
-  """Writes on host 0 only; every host may call it."""
+  """Writes on host 0 only; every host may call it, and every host keeps `records`.
+
+  `records` (what the file holds, in memory) is what the final summary reads,
+  so a metrics file deleted during a run is written again, whole, at `close`.
+  """
 
   def __init__(self, workdir: str, resume_step: int = 0, total_steps: int = 0):
     self.active = jax.process_index() == 0
     self.path = os.path.join(workdir, METRICS_FILE)
     self._bar = None
+    self.records = [r for r in read_metrics(workdir)
+                    if r['step'] <= resume_step and r['kind'] != 'final']
     if not self.active:
       return
-    kept = [r for r in read_metrics(workdir) if r['step'] <= resume_step and r['kind'] != 'final']
-    with open(self.path, 'w') as f:
-      f.writelines(json.dumps(r) + '\n' for r in kept)
+    write_atomically(self.path, ''.join(json.dumps(r) + '\n' for r in self.records))
     self._file = open(self.path, 'a')
     self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
     if sys.stderr.isatty():
       from tqdm import tqdm
       self._bar = tqdm(total=total_steps, initial=resume_step, unit='step', dynamic_ncols=True)
 
+  def read(self, kind: str) -> list:
+    return [r for r in self.records if r['kind'] == kind]
+
   def write(self, kind: str, step: int, **scalars) -> None:
+    record = {'kind': kind, 'step': int(step), **{k: _plain(v) for k, v in scalars.items()}}
+    self.records.append(record)
     if not self.active:
       return
-    record = {'kind': kind, 'step': int(step), **{k: _plain(v) for k, v in scalars.items()}}
     self._file.write(json.dumps(record) + '\n')
     self._file.flush()
     for k, v in record.items():
@@ -73,12 +81,15 @@ class MetricWriter:
       print(f'step {step}: {text}', flush=True)
 
   def close(self) -> None:
-    if not self.active:
+    if not self.active or self._file.closed:
       return
     if self._bar is not None:
       self._bar.close()
     self._file.close()
     self._tb.close()
+    if not os.path.exists(self.path):  # Deleted while the run wrote it: nothing is lost.
+      with open(self.path, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in self.records)
 
 
 def _plain(v):

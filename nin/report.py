@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from nin import metrics, summary, sweep, train
+from nin import metrics, summary, sweep, workdir
 
 
 def collect(root: str) -> list:
@@ -33,21 +33,21 @@ def collect(root: str) -> list:
     for group in sorted(os.listdir(root)):
       if os.path.isdir(os.path.join(root, group)):
         for run in sorted(os.listdir(os.path.join(root, group))):
-          if run.startswith('seed') and os.path.exists(os.path.join(root, group, run, 'config.json')):
+          if run.startswith('seed') and os.path.exists(
+              os.path.join(root, group, run, workdir.CONFIG_FILE)):
             expected.append({'group': group, 'seed': int(run[4:]), 'name': f'{group}/{run}'})
   runs = []
   for r in expected:
     run_dir = os.path.join(root, r['name'])
     entry = {'name': r['name'], 'group': r['group'], 'seed': r['seed'], 'dir': run_dir,
-             'status': sweep.status(run_dir)}
-    if os.path.exists(os.path.join(run_dir, train.CONFIG_FILE)):
-      entry['config'] = train.load_config(run_dir)
+             'status': workdir.status(run_dir)}
+    if os.path.exists(os.path.join(run_dir, workdir.CONFIG_FILE)):
+      entry['config'] = workdir.load_config(run_dir)
     elif 'config' in r:  # Not started (or refused): what the sweep asked for.
       entry['config'] = sweep.build_config(r)
     if entry['status'] == 'finished':
-      with open(os.path.join(run_dir, train.FINAL_FILE)) as f:
-        entry['final'] = json.load(f)
-    if os.path.exists(os.path.join(run_dir, metrics.METRICS_FILE)):
+      entry['final'] = workdir.read_final(run_dir)
+    if os.path.exists(os.path.join(run_dir, workdir.METRICS_FILE)):
       entry['curve'] = [(m['epoch'], m['val_accuracy'])
                         for m in metrics.read_metrics(run_dir, 'eval')]
     runs.append(entry)
@@ -300,6 +300,9 @@ def write_report(root: str) -> str:
   if not os.path.isdir(root):
     raise FileNotFoundError(f'No sweep folder {root!r}')
   runs = collect(root)
+  if not runs:
+    raise FileNotFoundError(f'{root!r} holds no sweep: no {sweep.SWEEP_FILE} and no '
+                            f'<group>/seed<k> run folders')
   rows = group_rows(runs)
   text = markdown(root, runs, rows)
   plots(root, runs, rows)

@@ -110,16 +110,24 @@ def input_shape_for(config) -> tuple:
 
 def main(argv):
   from absl import flags  # Lazy: the library functions above need no flags.
+  from nin import cli
+  from nin.errors import ConfigError
   from nin.registry import build_model
-  cfg = flags.FLAGS.config
-  rows = summarize(build_model(cfg.model), input_shape_for(cfg))
-  if flags.FLAGS.json:
-    json.dump({'rows': [dataclasses.asdict(r) for r in rows], 'totals': totals(rows)},
-              sys.stdout, indent=1)
-    print()
-  else:
-    print(format_table(rows))
   del argv
+  cfg = flags.FLAGS.config
+
+  def show():
+    size = input_shape_for(cfg)[0]
+    if not isinstance(size, int) or size <= 0:
+      raise ConfigError(f'dataset.image_size={size} must be a positive integer')
+    rows = summarize(build_model(cfg.model), input_shape_for(cfg))
+    if flags.FLAGS.json:
+      json.dump({'rows': [dataclasses.asdict(r) for r in rows], 'totals': totals(rows)},
+                sys.stdout, indent=1)
+      print()
+    else:
+      print(format_table(rows))
+  return cli.run(show)
 
 
 if __name__ == '__main__':

@@ -22,8 +22,9 @@ import sys
 
 from absl import app, flags
 
+from nin import workdir as workdir_lib
+
 SWEEP_FILE = 'sweep.json'
-FAILED_FILE = 'FAILED'
 
 
 def load_sweep(spec: str) -> list:
@@ -31,7 +32,13 @@ def load_sweep(spec: str) -> list:
   path, _, arg = spec.partition(':')
   if not os.path.isfile(path):
     raise FileNotFoundError(f'No sweep file {path!r}')
-  runs = _load_module(path, 'sweep_module').get_sweep(arg or None)
+  try:
+    module = _load_module(path, 'sweep_module')
+  except SyntaxError as e:
+    raise ValueError(f'Sweep file {path} does not parse: {e.msg} (line {e.lineno})') from None
+  if not callable(getattr(module, 'get_sweep', None)):
+    raise ValueError(f'Sweep file {path} defines no get_sweep(arg)')
+  runs = module.get_sweep(arg or None)
   for r in runs:
     missing = {'group', 'seed', 'config', 'overrides'} - set(r)
     if missing:
@@ -80,17 +87,6 @@ def command(run, workdir: str, python: str = 'python') -> list:
   return args
 
 
-def status(run_dir: str) -> str:
-  """'finished', 'failed', 'incomplete' (started, not done) or 'missing'."""
-  if os.path.exists(os.path.join(run_dir, 'final_metrics.json')):
-    return 'finished'
-  if os.path.exists(os.path.join(run_dir, FAILED_FILE)):
-    return 'failed'
-  if os.path.exists(os.path.join(run_dir, 'config.json')):
-    return 'incomplete'
-  return 'missing'
-
-
 def write_manifest(runs, workdir: str, spec: str) -> None:
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, SWEEP_FILE), 'w') as f:
@@ -104,24 +100,24 @@ def run_sweep(spec: str, workdir: str, python: str = sys.executable) -> dict:
   results = {}
   for i, run in enumerate(runs):
     name, run_dir = run_name(run), os.path.join(workdir, run_name(run))
-    if status(run_dir) == 'finished':
+    if workdir_lib.status(run_dir) == 'finished':
       print(f'[{i + 1}/{len(runs)}] {name}: finished, skipped', flush=True)
       results[name] = 'finished'
       continue
     cmd = command(run, workdir, python)
     print(f'[{i + 1}/{len(runs)}] {name}: {shlex.join(cmd)}', flush=True)
-    if os.path.exists(os.path.join(run_dir, FAILED_FILE)):
-      os.remove(os.path.join(run_dir, FAILED_FILE))  # Try again.
+    if os.path.exists(os.path.join(run_dir, workdir_lib.FAILED_FILE)):
+      os.remove(os.path.join(run_dir, workdir_lib.FAILED_FILE))  # Try again.
     proc = subprocess.run(cmd, cwd=_repo_root(), stderr=subprocess.PIPE, text=True)
     sys.stderr.write(proc.stderr)
     if proc.returncode != 0:
       os.makedirs(run_dir, exist_ok=True)
-      with open(os.path.join(run_dir, FAILED_FILE), 'w') as f:
+      with open(os.path.join(run_dir, workdir_lib.FAILED_FILE), 'w') as f:
         f.write(f'exit code {proc.returncode}\n{proc.stderr[-2000:]}')
       if proc.returncode in (130, 143):  # Stopped by the user: stop the sweep too.
         results[name] = 'incomplete'
         break
-    results[name] = status(run_dir)
+    results[name] = workdir_lib.status(run_dir)
   return results
 
 

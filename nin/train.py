@@ -13,28 +13,23 @@ and dropout keys are functions of the step, so a resumed run repeats an
 uninterrupted one exactly. SIGTERM/SIGINT save a checkpoint and stop cleanly;
 a non-finite loss stops the run before anything bad is saved.
 """
-import fcntl
 import functools
-import json
 import os
-import shutil
 import signal
 import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 from flax.training import train_state
 from jax.experimental import multihost_utils
 
 from nin import checkpoint, data, distributed, metrics, optim, pipeline, registry
+from nin import workdir as workdir_lib
 from nin.validate import validate
 
-CONFIG_FILE = 'config.json'
-FINAL_FILE = 'final_metrics.json'
 _DROPOUT_KEY = 2
 
 
@@ -51,10 +46,6 @@ class Interrupted(Exception):
     super().__init__(f'Interrupted by {signal.Signals(signum).name} at step {step}; '
                      f'checkpoint saved: run the same command again to resume')
     self.step, self.signum = step, signum
-
-
-class WorkdirConflict(ValueError):
-  pass
 
 
 # ----------------------------------------------------------------------------- steps
@@ -149,90 +140,6 @@ def compile_steps(config, mesh, num_classes, flip_tta=False):
   return train_fn, eval_fn
 
 
-# ----------------------------------------------------------------------------- workdir
-
-def config_to_json(config) -> str:
-  return json.dumps(json.loads(config.to_json()), indent=1, sort_keys=True)
-
-
-def _flatten(d, prefix=''):
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flatten(v, f'{prefix}{k}.'))
-    else:
-      out[f'{prefix}{k}'] = v
-  return out
-
-
-def check_workdir(config, workdir, overwrite=False, allow_config_change=False) -> None:
-  """Refuses a workdir that holds a run with another config (unless asked)."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if overwrite or not os.path.exists(path):
-    return
-  with open(path) as f:
-    old = _flatten(json.load(f))
-  new = _flatten(json.loads(config_to_json(config)))
-  diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-  if diff and not allow_config_change:
-    shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:4])
-    more = f' (+{len(diff) - 4} more)' if len(diff) > 4 else ''
-    raise WorkdirConflict(
-        f'{workdir} holds a run with a different config ({shown}{more}); pass --overwrite to '
-        f'start afresh there or --allow_config_change to resume it with the new config')
-
-
-class WorkdirBusy(WorkdirConflict):
-  pass
-
-
-def _lock(workdir):
-  """An exclusive lock on the workdir itself, held until released or the process ends.
-
-  `flock` locks die with their process, so a crashed or SIGKILLed run leaves
-  none behind; the processes of a multi-process run are one writer (process 0).
-  """
-  fd = os.open(workdir, os.O_RDONLY)
-  try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except BlockingIOError:
-    os.close(fd)
-    raise WorkdirBusy(f'{workdir} is in use by another train.py; wait for it to finish, '
-                      f'or choose another --workdir') from None
-  return fd
-
-
-def _prepare_workdir(config, workdir, overwrite):
-  """Locks the workdir (process 0) and writes the config; returns the lock, or None."""
-  if jax.process_index() != 0:
-    return None
-  os.makedirs(workdir, exist_ok=True)
-  lock = _lock(workdir)
-  if overwrite:  # Empty it, keeping the locked directory itself.
-    for name in os.listdir(workdir):
-      path = os.path.join(workdir, name)
-      shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
-  with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
-    f.write(config_to_json(config))
-  return lock
-
-
-def load_config(workdir) -> ml_collections.ConfigDict:
-  """The config a run in `workdir` was started with."""
-  with open(os.path.join(workdir, CONFIG_FILE)) as f:
-    return _config_from_dict(json.load(f))
-
-
-def _config_from_dict(d):
-  def fix(v):  # JSON turns tuples into lists; configs use tuples.
-    if isinstance(v, list):
-      return tuple(fix(x) for x in v)
-    if isinstance(v, dict):
-      return {k: fix(x) for k, x in v.items()}
-    return v
-  return ml_collections.ConfigDict({k: fix(v) for k, v in d.items()})
-
-
 # ----------------------------------------------------------------------------- the loop
 
 def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_change=False,
@@ -241,7 +148,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   # 1. Everything that can be wrong with the request, before compiling or writing.
   distributed.initialize()  # Before any other JAX call, when one of several processes.
   validate(config)
-  check_workdir(config, workdir, overwrite, allow_config_change)
+  workdir_lib.check(config, workdir, overwrite, allow_config_change)
   mesh = distributed.make_mesh()
   dataset = data.load(config.dataset)
   if dataset.num_classes != config.model.num_classes:
@@ -250,7 +157,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   pipe = pipeline.Pipeline(dataset, mesh, config.batch_size, config.eval_batch_size,
                            config.seed, config.dataset.crop_padding, config.dataset.flip,
                            config.dataset.cutout)
-  lock = _prepare_workdir(config, workdir, overwrite)
+  # One writer per workdir: process 0 locks it (the other processes only read).
+  lock = workdir_lib.prepare(config, workdir, overwrite) if jax.process_index() == 0 else None
   try:
     return _train(config, workdir, dataset, pipe, mesh, handle_signals)
   finally:
@@ -280,11 +188,9 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints, keep_best=validating)
   restored, restored_step = ckpt.restore(state)
   start = int(restored.step) if restored is not None else 0
-  final_path = os.path.join(workdir, FINAL_FILE)
-  if start >= end and os.path.exists(final_path):
+  final = workdir_lib.read_final(workdir)
+  if start >= end and final is not None:
     ckpt.close()
-    with open(final_path) as f:
-      final = json.load(f)
     print(f"Already finished in {workdir}: step {final['step']}, "
           f"{_summary_line(final)}", flush=True)
     return final
@@ -379,19 +285,33 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
         raise Interrupted(done, received[0] if received else signal.SIGTERM)
     check_losses()
     ckpt.wait()
+
+    # 5. The final summary: the test split, once.
+    if validating and last_eval is None:  # Resumed at the last step: nothing evaluated yet.
+      last_eval = evaluate(eval_fn, state, pipe, 'validation')
+    test = evaluate(eval_fn, state, pipe, 'test')
+    final = _final_summary(config, dataset, pipe, state, writer, test, last_eval,
+                           timer['compile_sec'], num_params)
+    writer.write('final', final['step'], **{k: v for k, v in final.items() if k != 'step'})
   finally:
     for sig, handler in old_handlers.items():
       signal.signal(sig, handler)
     writer.close()
     ckpt.close()
+  if jax.process_index() == 0:
+    workdir_lib.write_final(workdir, final)
+  print(f"Done: step {final['step']}, {_summary_line(final)}", flush=True)
+  return final
 
-  # 5. The final summary: the test split, once.
-  if validating and last_eval is None:  # Resumed at the last step: nothing evaluated yet.
-    last_eval = evaluate(eval_fn, state, pipe, 'validation')
-  test = evaluate(eval_fn, state, pipe, 'test')
-  evals = metrics.read_metrics(workdir, 'eval')
+
+def _final_summary(config, dataset, pipe, state, writer, test, last_eval, compile_sec,
+                   num_params) -> dict:
+  """What final_metrics.json holds: read from the run's records and the last evaluations."""
+  validating = last_eval is not None
+  spe = pipe.steps_per_epoch
+  evals = writer.read('eval')
   best = max(evals, key=lambda r: r['val_accuracy']) if evals else None
-  train_records = metrics.read_metrics(workdir, 'train')
+  train_records = writer.read('train')
   timed = [(r, r['step'] - prev['step']) for prev, r in zip(train_records, train_records[1:])
            if r.get('step_time') is not None]
   ips = [r['images_per_sec'] for r, _ in timed]
@@ -408,17 +328,11 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
       'train_accuracy': train_records[-1]['accuracy'] if train_records else None,
       'images_per_sec': float(np.median(ips)) if ips else None,
       'train_time_sec': sum(r['step_time'] * n for r, n in timed),
-      'compile_sec': timer['compile_sec'],
+      'compile_sec': compile_sec,
       'num_params': int(num_params), 'model': config.model.name,
       'dataset': config.dataset.name, 'devices': jax.device_count(),
       'device_kind': jax.devices()[0].device_kind, 'platform': jax.default_backend(),
   }
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
-      f.write(json.dumps({'kind': 'final', **final}) + '\n')
-    with open(final_path, 'w') as f:
-      json.dump(final, f, indent=1)
-  print(f"Done: step {final['step']}, {_summary_line(final)}", flush=True)
   return final
 
 

@@ -13,6 +13,7 @@ import runs
 from configs import googlenet as googlenet_config
 from configs import nin as nin_config
 from nin import evaluate, registry, train
+from nin import workdir as workdir_lib
 from nin.validate import validate
 
 SMOKE = 'configs/nin.py:smoke'
@@ -115,7 +116,7 @@ def test_overrides_reach_model_and_optimizer(tmp_path):
       x.size for x in jax.tree.leaves(variables['params']))
   lrs = {r['learning_rate'] for r in runs.records(workdir) if r['kind'] == 'train'}
   assert lrs == {0.0123}
-  saved = train.load_config(workdir)
+  saved = workdir_lib.load_config(workdir)
   assert saved.model.use_bn is False and saved.model.blocks == config.model.blocks
 
 
@@ -202,7 +203,7 @@ def test_a_workdir_with_another_config_is_refused_unless_asked(tmp_path):
   assert runs.final(workdir)['step'] == 4
   runs.cli('train.py', *base, '--config.optimizer.learning_rate=0.5', '--overwrite', check=True)
   assert runs.final(workdir)['step'] == 2
-  assert train.load_config(workdir).optimizer.learning_rate == 0.5
+  assert workdir_lib.load_config(workdir).optimizer.learning_rate == 0.5
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(tmp_path):

@@ -1,0 +1,151 @@
+"""A run's directory: the one module that knows its files and their layout.
+
+    workdir/
+      config.json          the resolved config (`load_config`)
+      metrics.jsonl        one record per line (nin.metrics)
+      final_metrics.json   the summary, written once training ends (`read_final`)
+      checkpoints/         Orbax steps (nin.checkpoint); corrupt_checkpoints/ beside it
+      tensorboard/         the same scalars for TensorBoard
+      FAILED               left by nin.sweep when the run's command failed
+
+train.py holds an exclusive lock on the directory while it runs (`lock`), so
+one workdir has one writer; the processes of a multi-process run are one
+writer (process 0 writes, the others only read).
+"""
+import fcntl
+import json
+import os
+import shutil
+
+import ml_collections
+from flax import traverse_util
+
+from nin.errors import ConfigError, WorkdirBusy, WorkdirConflict
+
+CONFIG_FILE = 'config.json'
+METRICS_FILE = 'metrics.jsonl'
+FINAL_FILE = 'final_metrics.json'
+FAILED_FILE = 'FAILED'
+CHECKPOINTS = 'checkpoints'
+CORRUPT_CHECKPOINTS = 'corrupt_checkpoints'
+TENSORBOARD = 'tensorboard'
+
+
+def config_to_json(config) -> str:
+  return json.dumps(json.loads(config.to_json()), indent=1, sort_keys=True)
+
+
+def _flat(d) -> dict:
+  return traverse_util.flatten_dict(d, sep='.')
+
+
+def check(config, workdir, overwrite=False, allow_config_change=False) -> None:
+  """Refuses a path that is not a directory, or a workdir that holds a run with another config."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirConflict(f'--workdir {workdir} is a file, not a directory')
+  path = os.path.join(workdir, CONFIG_FILE)
+  if overwrite or not os.path.exists(path):
+    return
+  old = _flat(_read_json(path, 'its config'))
+  new = _flat(json.loads(config_to_json(config)))
+  diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+  if diff and not allow_config_change:
+    shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:4])
+    more = f' (+{len(diff) - 4} more)' if len(diff) > 4 else ''
+    raise WorkdirConflict(
+        f'{workdir} holds a run with a different config ({shown}{more}); pass --overwrite to '
+        f'start afresh there or --allow_config_change to resume it with the new config')
+
+
+def lock(workdir):
+  """Creates `workdir` and takes its exclusive lock; returns the lock (close it to release).
+
+  `flock` locks die with their process, so a crashed or SIGKILLed run leaves
+  none behind.
+  """
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    fd = os.open(workdir, os.O_RDONLY)
+  except OSError as e:
+    raise WorkdirConflict(f'Cannot use --workdir {workdir}: {e.strerror}') from None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    os.close(fd)
+    raise WorkdirBusy(f'{workdir} is in use by another train.py; wait for it to finish, '
+                      f'or choose another --workdir') from None
+  return fd
+
+
+def prepare(config, workdir, overwrite) -> int:
+  """Locks the workdir, empties it if asked, and writes the config; returns the lock."""
+  fd = lock(workdir)
+  if overwrite:  # Keep the locked directory itself.
+    for name in os.listdir(workdir):
+      path = os.path.join(workdir, name)
+      shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+  write_atomically(os.path.join(workdir, CONFIG_FILE), config_to_json(config))
+  return fd
+
+
+def write_atomically(path: str, text: str) -> None:
+  """Writes a file so that a reader sees the old content or the new, never a part."""
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w') as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
+def _read_json(path, what):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (ValueError, UnicodeDecodeError) as e:
+    raise ConfigError(f'{path} ({what}) is not valid JSON ({e}); it is damaged or not a '
+                      f'file of this project') from None
+
+
+def load_config(workdir) -> ml_collections.ConfigDict:
+  """The config a run in `workdir` was started with."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{workdir} holds no run ({CONFIG_FILE} is missing)')
+  d = _read_json(path, 'the run\'s config')
+  if not isinstance(d, dict) or not {'model', 'dataset', 'optimizer'} <= set(d):
+    raise ConfigError(f'{path} is not the config of a run of this project')
+  return _config_from_dict(d)
+
+
+def _config_from_dict(d):
+  def fix(v):  # JSON turns tuples into lists; configs use tuples.
+    if isinstance(v, list):
+      return tuple(fix(x) for x in v)
+    if isinstance(v, dict):
+      return {k: fix(x) for k, x in v.items()}
+    return v
+  return ml_collections.ConfigDict({k: fix(v) for k, v in d.items()})
+
+
+def read_final(workdir):
+  """The run's final summary, or None if it has none (or only a damaged one)."""
+  try:
+    with open(os.path.join(workdir, FINAL_FILE)) as f:
+      final = json.load(f)
+  except (OSError, ValueError, UnicodeDecodeError):
+    return None
+  return final if isinstance(final, dict) and 'step' in final else None
+
+
+def write_final(workdir, final: dict) -> None:
+  write_atomically(os.path.join(workdir, FINAL_FILE), json.dumps(final, indent=1))
+
+
+def status(run_dir: str) -> str:
+  """'finished', 'failed', 'incomplete' (started, not done) or 'missing'."""
+  if read_final(run_dir) is not None:
+    return 'finished'
+  if os.path.exists(os.path.join(run_dir, FAILED_FILE)):
+    return 'failed'
+  if os.path.exists(os.path.join(run_dir, CONFIG_FILE)):
+    return 'incomplete'
+  return 'missing'
