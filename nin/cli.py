@@ -10,29 +10,26 @@ import sys
 
 from absl import app, flags, logging
 
-from nin import malloc
+from nin import errors, malloc
 
 EXIT_USAGE = 2
 
 
-def _errors():
-  from nin import data, errors, train
-  return {errors.ConfigError: EXIT_USAGE, data.DataError: EXIT_USAGE,
-          errors.WorkdirConflict: EXIT_USAGE, FileNotFoundError: EXIT_USAGE,
-          train.NonFiniteLoss: 1}
+_ERRORS = {errors.ConfigError: EXIT_USAGE, errors.DataError: EXIT_USAGE,
+           errors.WorkdirConflict: EXIT_USAGE, FileNotFoundError: EXIT_USAGE,
+           errors.NonFiniteLoss: 1}
 
 
 def run(fn):
   """Calls fn(), turning the project's known errors into a line on stderr and an exit code."""
-  from nin import train
   try:
     fn()
-  except train.Interrupted as e:
+  except errors.Interrupted as e:
     print(str(e), file=sys.stderr, flush=True)
     return 128 + e.signum
-  except tuple(_errors()) as e:
+  except tuple(_ERRORS) as e:
     print(f'Error: {e}', file=sys.stderr, flush=True)
-    return _errors()[type(e)] if type(e) in _errors() else EXIT_USAGE
+    return next(code for kind, code in _ERRORS.items() if isinstance(e, kind))
   return 0
 
 

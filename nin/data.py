@@ -21,14 +21,12 @@ from typing import Optional
 
 import numpy as np
 
+from nin.errors import DataError  # noqa: F401  (raised here; data.DataError is its name too)
+
 DATASETS = ('cifar10', 'cifar100', 'digits', 'synthetic')
 _URLS = {'cifar10': 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
          'cifar100': 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz'}
 _TARBALLS = {'cifar10': 'cifar-10-binary.tar.gz', 'cifar100': 'cifar-100-binary.tar.gz'}
-
-
-class DataError(RuntimeError):
-  """A dataset cannot be provided; the message says why and what to do."""
 
 
 SPLITS = ('train', 'validation', 'test')

@@ -1,4 +1,9 @@
-"""Errors a user can fix; the command-line tools print them as one line and exit 2."""
+"""Every error the project reports to a user; the command-line tools print each as one line.
+
+Exit codes (nin/cli.py): 2 for what the user can fix (a config, data, a workdir),
+1 for a non-finite loss, 128+N for a run stopped by signal N after saving.
+"""
+import signal
 
 
 class ConfigError(ValueError):
@@ -11,3 +16,20 @@ class WorkdirConflict(ValueError):
 
 class WorkdirBusy(WorkdirConflict):
   """Another train.py holds the workdir."""
+
+
+class DataError(RuntimeError):
+  """A dataset cannot be provided; the message says why and what to do."""
+
+
+class NonFiniteLoss(RuntimeError):
+  """Training stopped at a non-finite loss; the last good checkpoint is kept."""
+
+
+class Interrupted(Exception):
+  """A signal stopped training after a checkpoint was saved."""
+
+  def __init__(self, step, signum):
+    super().__init__(f'Interrupted by {signal.Signals(signum).name} at step {step}; '
+                     f'checkpoint saved: run the same command again to resume')
+    self.step, self.signum = step, signum

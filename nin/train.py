@@ -28,6 +28,7 @@ from jax.experimental import multihost_utils
 
 from nin import checkpoint, data, distributed, metrics, optim, pipeline, registry
 from nin import workdir as workdir_lib
+from nin.errors import Interrupted, NonFiniteLoss
 from nin.validate import validate
 
 _DROPOUT_KEY = 2
@@ -35,17 +36,6 @@ _DROPOUT_KEY = 2
 
 class TrainState(train_state.TrainState):
   batch_stats: Any = None
-
-
-class NonFiniteLoss(RuntimeError):
-  pass
-
-
-class Interrupted(Exception):
-  def __init__(self, step, signum):
-    super().__init__(f'Interrupted by {signal.Signals(signum).name} at step {step}; '
-                     f'checkpoint saved: run the same command again to resume')
-    self.step, self.signum = step, signum
 
 
 # ----------------------------------------------------------------------------- steps

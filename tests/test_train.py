@@ -213,7 +213,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(tmp_path):
   base = ('--config', 'configs/plain.py:smoke', '--workdir', workdir,
           '--config.eval_every_epochs=1')
   runs.cli('train.py', *base, '--config.num_epochs=2', check=True)
-  p = runs.cli('train.py', *base, '--config.num_epochs=4', '--config.optimizer.learning_rate=inf',
+  p = runs.cli('train.py', *base, '--config.num_epochs=4', '--config.optimizer.learning_rate=1e38',
                '--config.schedule.name=constant', '--allow_config_change')
   assert p.returncode == 1, p.stderr
   assert 'Loss is nan at step 18; stopping' in p.stderr, p.stderr  # Step 17 made params inf.

@@ -31,7 +31,6 @@ import itertools
 MODELS = (
     ('nin', 'configs/nin.py'),
     ('nin_relu_only', 'configs/nin.py:relu_only'),
-    ('nin_relu_only_matched', 'configs/nin.py:relu_only_matched'),
     ('nin_linear_1x1', 'configs/nin.py:linear'),
     ('googlenet', 'configs/googlenet.py'),
     ('googlenet_naive', 'configs/googlenet.py:naive'),
