@@ -252,10 +252,24 @@ def _read_split(builder, split):
 def _tfds(name: str, data_dir: Optional[str], manual_dir: Optional[str],
           verify_checksum: bool = True) -> Dataset:
   import tensorflow_datasets as tfds
-  builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
-  if not builder.is_prepared():
+
+  def damaged(e):
+    where = os.path.join(data_dir or '~/tensorflow_datasets', name)
+    return DataError(f'The prepared {name} in {where} cannot be read ({type(e).__name__}: '
+                     f'{str(e).splitlines()[0][:160] if str(e) else ""}); delete that folder '
+                     f'to prepare it again')
+
+  try:
+    builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
+    prepared = builder.is_prepared()
+  except Exception as e:  # A damaged dataset_info.json surfaces as several types.
+    raise damaged(e) from None
+  if not prepared:
     _prepare(builder, name, data_dir, manual_dir, verify_checksum)
-  xtr, ytr = _read_split(builder, 'train')
-  xte, yte = _read_split(builder, 'test')
+  try:
+    xtr, ytr = _read_split(builder, 'train')
+    xte, yte = _read_split(builder, 'test')
+  except Exception as e:  # Truncated or foreign array_record files.
+    raise damaged(e) from None
   labels = builder.info.features['label']
   return Dataset(name, xtr, ytr, xte, yte, labels.num_classes, list(labels.names))

@@ -1,4 +1,7 @@
 """Datasets: the real TFDS CIFAR-10 builder offline, digits, and clear errors."""
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -118,3 +121,21 @@ def test_synthetic_and_num_train():
   ds = data.load(_cfg(name='synthetic', synthetic_train=64, synthetic_test=10, image_size=40,
                       num_train=20))
   assert ds.train_images.shape == (20, 40, 40, 3) and len(ds.test_labels) == 10
+
+
+@pytest.mark.parametrize('damage', ['dataset_info', 'array_record'])
+def test_a_damaged_prepared_dataset_is_one_clear_error(cifar_dirs, tmp_path, damage):
+  data_dir = str(tmp_path / 'tfds')
+  shutil.copytree(cifar_dirs[0], data_dir)
+  version = os.path.join(data_dir, 'cifar10', '3.0.2')
+  if damage == 'dataset_info':
+    with open(os.path.join(version, 'dataset_info.json'), 'w') as f:
+      f.write('{"name": ')
+  else:
+    record = next(os.path.join(version, n) for n in sorted(os.listdir(version))
+                  if 'train.array_record' in n)
+    with open(record, 'r+b') as f:
+      f.truncate(os.path.getsize(record) // 3)
+  with pytest.raises(data.DataError, match='cannot be read') as e:
+    data.load(_cfg(data_dir=data_dir))
+  assert '\n' not in str(e.value) and 'delete that folder' in str(e.value)
