@@ -10,7 +10,7 @@ import sys
 
 from absl import app, flags, logging
 
-from nin import errors, malloc
+from nin import errors, malloc, xla_flags
 
 EXIT_USAGE = 2
 
@@ -61,9 +61,13 @@ def _parse_flags(argv):
 def main(main_fn):
   """`absl.app.run` with quiet library logs (unless --verbosity is given).
 
-  On a CPU-only Linux machine the process first restarts itself once with
-  faster malloc settings (nin/malloc.py), before any flag is parsed.
+  Before anything imports JAX, it applies the project's CPU XLA flag
+  (nin/xla_flags.py); on a CPU-only Linux machine the process then restarts
+  itself once with faster malloc settings (nin/malloc.py), before any flag is
+  parsed. Both are process-level settings, so they live here, not in a library
+  import.
   """
+  xla_flags.configure()
   malloc.reexec_with_tunables()
   def quiet_main(argv):
     if not flags.FLAGS['verbosity'].present:

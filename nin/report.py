@@ -86,7 +86,7 @@ def recipe(config) -> dict:
   if s.name == 'piecewise':
     schedule += f' x{s.decay_factor:g} at {", ".join(f"{b:g}" for b in s.boundaries_epochs)}'
   if s.warmup_epochs and s.name != 'onecycle':
-    schedule += f', {s.warmup_epochs:g} warmup epochs'
+    schedule += f', {s.warmup_epochs:g} warmup epoch{"s" if s.warmup_epochs != 1 else ""}'
   augmentation = ', '.join(
       a for a, on in ((f'crop {d.crop_padding}px', d.crop_padding), ('flip', d.flip),
                       (f'cutout {d.cutout}', d.cutout)) if on) or 'none'
@@ -103,7 +103,8 @@ def _relative(value, reference) -> str:
     return '—'
   if value == reference:
     return '='
-  return f'{100 * (value / reference - 1):+.0f}%'
+  change = 100 * (value / reference - 1)
+  return f'{change:+.1f}%' if abs(change) < 1 else f'{change:+.0f}%'
 
 
 def _mean_std(done, key):

@@ -5,7 +5,11 @@ these models than XLA's own kernels: turning it off made the NiN training
 step about 30% faster here (README, "Performance"). The flag is added only
 when no GPU or TPU plugin is installed (or JAX_PLATFORMS=cpu), only if
 XLA_FLAGS does not already set it, and not at all with NIN_XLA_FLAGS=0. It
-must be set before JAX creates its backend, so `nin` applies it on import.
+must be set before JAX creates its backend: the command-line tools call
+`configure()` first thing (nin/cli.py); in a notebook, call it before
+importing JAX:
+
+    from nin import xla_flags; xla_flags.configure()
 """
 import importlib.util
 import os

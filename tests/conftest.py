@@ -4,6 +4,10 @@ import os
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
+from nin import xla_flags  # noqa: E402
+
+xla_flags.configure()  # What the CLIs apply, for the tests that run the library in-process.
+
 
 import pytest  # noqa: E402
 

@@ -34,3 +34,13 @@ def test_reexec_respects_opt_out_and_the_callers_setting():
   assert _child(NIN_GLIBC_TUNABLES='0')[1].endswith(' None')
   assert _child(GLIBC_TUNABLES='glibc.malloc.arena_max=2')[1].endswith(' glibc.malloc.arena_max=2')
   assert _child(JAX_PLATFORMS='cuda')[1].endswith(' None')  # Not on an accelerator host.
+
+
+def test_importing_the_library_changes_nothing_in_the_process():
+  # The project's own process settings (libraries such as TensorStore set some of theirs).
+  code = ('import os; pid = os.getpid(); '
+          'import nin.train, nin.evaluate, nin.report, nin.sweep, nin.bench; '
+          'assert os.getpid() == pid; '
+          'assert "XLA_FLAGS" not in os.environ and "GLIBC_TUNABLES" not in os.environ, os.environ')
+  env = {k: v for k, v in os.environ.items() if k not in ('XLA_FLAGS', 'GLIBC_TUNABLES')}
+  subprocess.run([sys.executable, '-c', code], cwd=runs.ROOT, env=env, check=True)
