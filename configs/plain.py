@@ -15,9 +15,10 @@ Variants (combine with commas):
 
 Default recipe: the project's one protocol (configs/common.py), BatchNorm
 after every conv. `paper` uses NiN's paper recipe but a peak learning rate of
-0.02 instead of 0.05: without BatchNorm, at 0.05 the training loss of this
-net rose again as the warmup reached its peak on real CIFAR-10 (2.58 -> 1.90
-at step 200, back to 2.27 at step 300, 13% test accuracy).
+0.02 instead of 0.05: without BatchNorm, a short run at 0.05 on real CIFAR-10
+was reported to unlearn as its warmup reached the peak (training loss back up
+to 2.27, 13% test accuracy), while at 0.02 the training loss falls through the
+peak (docs/real_cifar). The 0.05 run is not among this project's committed runs.
 """
 from configs import common
 
