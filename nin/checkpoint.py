@@ -19,6 +19,8 @@ import orbax.checkpoint as ocp
 from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
 
+from nin import workdir as workdir_lib
+
 BEST_METRIC = 'val_accuracy'
 
 
@@ -52,20 +54,18 @@ class Checkpointer:
 
   def __init__(self, workdir: str, keep: int = 3, keep_best: bool = True):
     self.workdir = os.path.abspath(workdir)
-    self.directory = os.path.join(self.workdir, 'checkpoints')
-    latest = policies.LatestN(n=keep)
+    self.directory = os.path.join(self.workdir, workdir_lib.CHECKPOINTS)
+    policy = policies.LatestN(n=keep)
+    best = {}
     if keep_best:
       policy = policies.AnyPreservationPolicy([
-          latest,
+          policy,
           policies.BestN(get_metric_fn=_best_metric, reverse=False, n=1,
                          keep_checkpoints_without_metrics=False),
       ])
-      options = ocp.CheckpointManagerOptions(
-          preservation_policy=policy, best_fn=_best_metric, best_mode='max',
-          enable_async_checkpointing=True)
-    else:
-      options = ocp.CheckpointManagerOptions(preservation_policy=latest,
-                                             enable_async_checkpointing=True)
+      best = dict(best_fn=_best_metric, best_mode='max')
+    options = ocp.CheckpointManagerOptions(preservation_policy=policy,
+                                           enable_async_checkpointing=True, **best)
     self.keeps_best = keep_best
     self._manager = self._open(options)
 
@@ -150,7 +150,8 @@ class Checkpointer:
   def _set_aside(self, step: int, reopen: bool = True) -> None:
     """Moves one step to corrupt_checkpoints/; the others stay where they are."""
     if jax.process_index() == 0:
-      dest = os.path.join(self.workdir, 'corrupt_checkpoints', f'{step}-{int(time.time())}')
+      dest = os.path.join(self.workdir, workdir_lib.CORRUPT_CHECKPOINTS,
+                        f'{step}-{int(time.time())}')
       os.makedirs(os.path.dirname(dest), exist_ok=True)
       shutil.move(os.path.join(self.directory, str(step)), dest)
     if reopen:  # A manager that failed once is not to be trusted: open a fresh one.

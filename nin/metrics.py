@@ -15,7 +15,7 @@ import sys
 import jax
 from tensorboardX import SummaryWriter
 
-from nin.workdir import METRICS_FILE, write_atomically
+from nin.workdir import METRICS_FILE, TENSORBOARD, write_atomically
 
 
 def read_metrics(workdir: str, kind=None) -> list:
@@ -44,7 +44,7 @@ class MetricWriter:
       return
     write_atomically(self.path, ''.join(json.dumps(r) + '\n' for r in self.records))
     self._file = open(self.path, 'a')
-    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD))
     if sys.stderr.isatty():
       from tqdm import tqdm
       self._bar = tqdm(total=total_steps, initial=resume_step, unit='step', dynamic_ncols=True)
