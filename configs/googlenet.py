@@ -11,6 +11,8 @@ Variants (combine with commas):
             project's one protocol.
   imagenet  the paper's 224x224, 1000-class layout (summaries and benchmarks
             on synthetic data; this project trains on CIFAR only).
+  cpu       real CIFAR-10 on a CPU (common.cifar_cpu): every block at an eighth of
+            its widths, stem 24.
   digits    blocks 3a,3b,4a at a quarter of the widths, on scikit-learn's digits (CPU).
   smoke     blocks 3a,3b at an eighth of the widths, a few steps on synthetic data.
 
@@ -26,7 +28,7 @@ cosine decay, weight decay 5e-4, 200 epochs).
 """
 from configs import common
 
-VARIANTS = ('naive', 'reference', 'imagenet', 'digits', 'smoke')
+VARIANTS = ('naive', 'reference', 'imagenet', 'cpu', 'digits', 'smoke')
 
 
 def get_config(arg=None):
@@ -56,6 +58,10 @@ def get_config(arg=None):
     c.dataset.synthetic_classes = 1000
     c.dataset.image_size = 224
     c.batch_size = 256
+  if 'cpu' in variants:
+    common.cifar_cpu(c)
+    c.model.stem_width = 24
+    c.model.width_divisor = 8
   if 'digits' in variants:
     common.digits(c)
     c.model.blocks = ('3a', '3b', '4a')

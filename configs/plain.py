@@ -10,6 +10,8 @@ Variants (combine with commas):
   large   GoogLeNet-sized (about 7M parameters).
   paper   NiN's paper recipe without BatchNorm (common.nin_paper_recipe), so that
           it compares with the paper NiN; learning rate 0.02 (see below).
+  cpu     real CIFAR-10 on a CPU (common.cifar_cpu): a quarter of the base widths
+          (matching NiN's `cpu`), an eighth of the large ones (matching GoogLeNet's).
   digits  a narrow version on scikit-learn's digits (CPU).
   smoke   a tiny version for a few steps on synthetic data.
 
@@ -22,7 +24,7 @@ peak (docs/real_cifar). The 0.05 run is not among this project's committed runs.
 """
 from configs import common
 
-VARIANTS = ('large', 'paper', 'digits', 'smoke')
+VARIANTS = ('large', 'paper', 'cpu', 'digits', 'smoke')
 SIZES = {
     'base': ((64, 64), (128, 128), (224, 224)),
     'large': ((128, 128), (256, 256), (512, 512, 512)),
@@ -40,6 +42,10 @@ def get_config(arg=None):
     common.nin_paper_recipe(c)
     c.optimizer.learning_rate = 0.02
 
+  if 'cpu' in variants:
+    common.cifar_cpu(c)
+    c.model.stages = (((16, 16), (32, 32), (64, 64, 64)) if 'large' in variants
+                      else ((16, 16), (32, 32), (56, 56)))
   if 'digits' in variants:
     common.digits(c)
     c.model.stages = (((64, 64), (128, 128), (192, 192)) if 'large' in variants

@@ -9,10 +9,13 @@ with 'group', 'seed', 'config' ('file.py[:variants]') and 'overrides'
 <workdir>/<group>/seed<seed>. Finished runs (with final_metrics.json) are
 skipped; interrupted ones resume from their checkpoints, since train.py
 does. `--dry_run` prints one complete command per line, for a cluster
-launcher (a SLURM array, GNU parallel) to run in parallel. A failed run is
+launcher (a SLURM array, GNU parallel) to run in parallel. `--override
+KEY=VALUE` (repeatable) sets a config field in every run, e.g. where this
+machine keeps its data: `--override dataset.data_dir=/data/tfds`. A failed run is
 marked with a FAILED file in its workdir and the sweep goes on; the exit
 code is non-zero if any run failed.
 """
+import ast
 import importlib.util
 import json
 import os
@@ -27,8 +30,22 @@ from nin import workdir as workdir_lib
 SWEEP_FILE = 'sweep.json'
 
 
-def load_sweep(spec: str) -> list:
-  """Loads 'path/to/sweep.py[:arg]' and returns its runs."""
+def parse_overrides(pairs) -> dict:
+  """['a.b=1', 'c=/x'] -> {'a.b': 1, 'c': '/x'}: Python literals where they parse, else strings."""
+  out = {}
+  for pair in pairs:
+    key, sep, text = pair.partition('=')
+    if not sep or not key:
+      raise ValueError(f'--override {pair!r} is not KEY=VALUE (e.g. dataset.data_dir=/data)')
+    try:
+      out[key] = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      out[key] = text
+  return out
+
+
+def load_sweep(spec: str, overrides=None) -> list:
+  """Loads 'path/to/sweep.py[:arg]' and returns its runs, each with `overrides` added."""
   path, _, arg = spec.partition(':')
   if not os.path.isfile(path):
     raise FileNotFoundError(f'No sweep file {path!r}')
@@ -43,6 +60,7 @@ def load_sweep(spec: str) -> list:
     missing = {'group', 'seed', 'config', 'overrides'} - set(r)
     if missing:
       raise ValueError(f'Sweep run {r} lacks {", ".join(sorted(missing))}')
+  runs = [dict(r, overrides={**r['overrides'], **(overrides or {})}) for r in runs]
   names = [run_name(r) for r in runs]
   if len(set(names)) != len(names):
     raise ValueError('Two runs of the sweep share a group and seed')
@@ -61,12 +79,7 @@ def build_config(run, root: str = ''):
   path, _, arg = run['config'].partition(':')
   config = _load_module(os.path.join(root or _repo_root(), path), 'config_module').get_config(
       arg or None)
-  for key, value in {'seed': run['seed'], **run['overrides']}.items():
-    *parents, last = key.split('.')
-    target = config
-    for p in parents:
-      target = target[p]
-    target[last] = value
+  config.update_from_flattened_dict({'seed': run['seed'], **run['overrides']})
   return config
 
 
@@ -93,9 +106,9 @@ def write_manifest(runs, workdir: str, spec: str) -> None:
     json.dump({'sweep': spec, 'runs': [dict(r, name=run_name(r)) for r in runs]}, f, indent=1)
 
 
-def run_sweep(spec: str, workdir: str, python: str = sys.executable) -> dict:
+def run_sweep(spec: str, workdir: str, python: str = sys.executable, overrides=None) -> dict:
   """Runs every unfinished run in turn; returns {name: status} at the end."""
-  runs = load_sweep(spec)
+  runs = load_sweep(spec, overrides)
   write_manifest(runs, workdir, spec)
   results = {}
   for i, run in enumerate(runs):
@@ -130,11 +143,12 @@ def main(argv):
     raise app.UsageError('Usage: python -m nin.sweep SWEEP_FILE[:arg] --workdir DIR [--dry_run]')
   spec, workdir = argv[1], flags.FLAGS.workdir
   try:
+    overrides = parse_overrides(flags.FLAGS.override)
     if flags.FLAGS.dry_run:
-      for run in load_sweep(spec):
+      for run in load_sweep(spec, overrides):
         print(shlex.join(command(run, workdir)))
       return 0
-    results = run_sweep(spec, workdir)
+    results = run_sweep(spec, workdir, overrides=overrides)
   except (FileNotFoundError, ValueError) as e:
     print(f'Error: {e}', file=sys.stderr)
     return 2
@@ -146,5 +160,7 @@ def main(argv):
 if __name__ == '__main__':
   flags.DEFINE_string('workdir', None, 'Root folder of the sweep; each run gets a subfolder.')
   flags.DEFINE_bool('dry_run', False, 'Print one train.py command per line and exit.')
+  flags.DEFINE_multi_string('override', [], 'KEY=VALUE set in every run\'s config '
+                            '(e.g. dataset.manual_dir=/data/cifar); repeatable.')
   flags.mark_flags_as_required(['workdir'])
   app.run(main)

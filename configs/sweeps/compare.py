@@ -7,7 +7,15 @@ r"""The comparison: what does a 1x1 convolution buy? Three seeds of each model.
   # Each family's own (paper-faithful) recipe instead of the one protocol:
   python -m nin.sweep configs/sweeps/compare.py:paper --workdir runs/compare_paper
 
-  # The CPU twin: the same groups, narrow models on scikit-learn's digits (about half an
+  # The real-CIFAR CPU twin: the same groups and protocol, narrowed models (a quarter of
+  # NiN's and the 3x3 net's widths, an eighth of GoogLeNet's and the large 3x3 net's),
+  # 15,000 training images, 6 epochs, 2 seeds (docs/compare_cifar_cpu has the commands
+  # and one such run).
+  python -m nin.sweep configs/sweeps/compare.py:cpu --workdir runs/compare_cifar_cpu \
+      --override dataset.manual_dir=CIFAR_FOLDER
+  python -m nin.report runs/compare_cifar_cpu
+
+  # The digits twin: the same groups, narrow models on scikit-learn's digits (about half an
   # hour on 2 CPU cores; docs/compare_digits/report.md is one such run).
   python -m nin.sweep configs/sweeps/compare.py:digits --workdir runs/compare_digits
   python -m nin.report runs/compare_digits
@@ -40,7 +48,8 @@ MODELS = (
 # The variant that gives each family its own recipe.
 OWN_RECIPE = {'nin': 'paper', 'plain': 'paper', 'googlenet': 'reference'}
 SEEDS = (0, 1, 2)
-VARIANTS = ('', 'paper', 'digits', 'smoke')
+CPU_SEEDS = (0, 1)  # The real-CIFAR CPU twin: two seeds fit its time.
+VARIANTS = ('', 'paper', 'cpu', 'digits', 'smoke')
 
 
 def _with_variant(config, variant):
@@ -50,9 +59,9 @@ def _with_variant(config, variant):
 def get_sweep(arg=None):
   variant = arg or ''
   if variant not in VARIANTS:
-    raise ValueError(f'Unknown sweep variant {variant!r}; valid: paper, digits, smoke')
+    raise ValueError(f'Unknown sweep variant {variant!r}; valid: paper, cpu, digits, smoke')
   runs = []
-  for (group, config), seed in itertools.product(MODELS, SEEDS):
+  for (group, config), seed in itertools.product(MODELS, CPU_SEEDS if variant == 'cpu' else SEEDS):
     overrides = {}
     if variant == 'paper':
       family = config.split('/')[1].split('.')[0]
