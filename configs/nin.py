@@ -14,6 +14,10 @@ Variants (combine with commas, e.g. `:relu_only,digits`):
              kxk conv reads as many channels as in NiN (fewer parameters).
   linear     1x1 layers without ReLU (the kxk conv loses its ReLU too); each
              block folds into one kxk conv.
+  fc         the paper's Sec. 4.6 head: the 10 class maps flattened into a fully
+             connected layer instead of global average pooling (models/nin.py).
+  fc_dropout the same with dropout 0.5 before the fully connected layer.
+  no_dropout no dropout between the mlpconv blocks (the paper's Sec. 4.2 / Fig. 4).
   cpu        real CIFAR-10 on a CPU: a quarter of every width, 15,000 training
              images, 6 epochs (common.cifar_cpu).
   digits     a narrower NiN on scikit-learn's digits, offline, for a CPU.
@@ -40,7 +44,8 @@ dropout 0.5, the learning rate divided by 10 twice. Deviations, and why:
 """
 from configs import common
 
-VARIANTS = ('paper', 'relu_only', 'relu_only_matched', 'linear', 'cpu', 'digits', 'smoke')
+VARIANTS = ('paper', 'relu_only', 'relu_only_matched', 'linear', 'fc', 'fc_dropout', 'no_dropout',
+            'cpu', 'digits', 'smoke')
 PAPER_BLOCKS = ((5, (192, 160, 96)), (5, (192, 192, 192)), (3, (192, 192, 10)))
 RELU_ONLY_BLOCKS = ((5, (192,)), (5, (192,)), (3, (192, 10)))
 RELU_ONLY_MATCHED_BLOCKS = ((5, (96,)), (5, (192,)), (3, (192, 10)))
@@ -70,6 +75,8 @@ def get_config(arg=None):
   c.model.dropout_rate = 0.5
   c.model.use_bn = True
   c.model.class_map_init = 'zeros'  # Used only without BatchNorm (models/nin.py).
+  c.model.head = 'fc' if {'fc', 'fc_dropout'} & set(variants) else 'gap'
+  c.model.head_dropout_rate = 0.5 if 'fc_dropout' in variants else 0.0
   if 'paper' in variants:
     common.nin_paper_recipe(c)
 
@@ -84,4 +91,6 @@ def get_config(arg=None):
   if 'smoke' in variants:
     common.smoke(c)
     c.model.blocks = _scale(c.model.blocks, 10, 12)
+  if 'no_dropout' in variants:  # Last: the dataset variants set their own rate.
+    c.model.dropout_rate = 0.0
   return c

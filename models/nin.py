@@ -14,6 +14,20 @@ Ablations, each a different `blocks` / `linear_1x1` (see configs/nin.py):
 - linear_1x1=True: the 1x1 layers keep their weights but lose their ReLUs.
   Each block is then a single kxk conv in disguise (`fold_linear_1x1`).
 
+The head (`head`, the paper's Sec. 4.6 experiment). 'gap': the class scores
+are the spatial means of the last block's class maps, no parameters. 'fc':
+the paper "replaces the global average pooling layer with a fully connected
+layer, while the other parts of the model remain the same", so the same 10
+maps (8x8x10 for a 32x32 input) are flattened into a Dense layer to 10
+classes, optionally after dropout (`head_dropout_rate`). The paper gives no
+further size; a hidden FC layer would be a further change, so there is none.
+A fully connected layer over an HxW map is an HxW convolution with VALID
+padding (one output pixel), and global average pooling is that convolution
+with a fixed kernel, 1/(HW) where input map c meets class c and 0 elsewhere:
+`fc_as_conv_kernel` and `gap_as_fc_kernel` below, checked in the tests.
+Only GAP leaves a model that runs on any image size (`class_maps` on a
+larger canvas gives a map per class); the FC head is tied to the training size.
+
 Initialisation of the class maps. Every layer is He-initialised except the
 last one, whose ReLU'd maps are read by global average pooling. The maps
 below it are non-negative (ReLU) and strongly correlated across pixels and
@@ -36,6 +50,7 @@ import jax.numpy as jnp
 from nin import layers
 
 CLASS_MAP_INITS = ('he', 'zeros')
+HEADS = ('gap', 'fc')
 CLASS_MAP_BIAS = 1.0  # With class_map_init='zeros': the margin every map starts with.
 
 # (kernel size, (conv width, 1x1 widths...)) per mlpconv block.
@@ -52,11 +67,17 @@ class NiN(nn.Module):
   dropout_rate: float = 0.5
   use_bn: bool = False
   class_map_init: str = 'zeros'   # 'zeros' applies only without BatchNorm (see above).
+  head: str = 'gap'               # gap | fc (see above).
+  head_dropout_rate: float = 0.0  # Dropout on the class maps before the 'fc' head.
   impl: str = 'dense'
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
+  def __call__(self, x, train: bool = False, return_class_maps: bool = False):
+    """Class scores (N, num_classes); with `return_class_maps` also the last block's
+    maps (N, H', W', num_classes) that the head reads, H' = H / 4."""
+    if self.head not in HEADS:
+      raise ValueError(f'Unknown NiN head {self.head!r}; valid: {", ".join(HEADS)}')
     if len(self.pools) != len(self.blocks) - 1:
       raise ValueError(f'NiN: need one pool between blocks, got pools={self.pools}')
     if self.class_map_init not in CLASS_MAP_INITS:
@@ -79,7 +100,26 @@ class NiN(nn.Module):
         pool = {'max': layers.MaxPool, 'avg': layers.AvgPool}[self.pools[i]]
         x = pool(3, 2, name=f'pool{i + 1}')(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return layers.global_avg_pool(x).astype(jnp.float32)
+    maps_nhwc = x
+    if self.head == 'gap':
+      logits = layers.global_avg_pool(maps_nhwc)
+    else:
+      x = nn.Dropout(self.head_dropout_rate, deterministic=not train)(maps_nhwc)
+      logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc')(
+          x.reshape(x.shape[0], -1))
+    logits = logits.astype(jnp.float32)
+    return (logits, maps_nhwc.astype(jnp.float32)) if return_class_maps else logits
+
+
+def fc_as_conv_kernel(fc_kernel, map_shape):
+  """The 'fc' head's (H*W*C, K) kernel as the (H, W, C, K) kernel of a VALID HxW conv."""
+  return fc_kernel.reshape(*map_shape, fc_kernel.shape[-1])
+
+
+def gap_as_fc_kernel(map_shape):
+  """Global average pooling as the kernel of an 'fc' head: 1/(HW) from map c to class c."""
+  h, w, c = map_shape
+  return jnp.tile(jnp.eye(c) / (h * w), (h * w, 1))
 
 
 def fold_linear_1x1(params, blocks):

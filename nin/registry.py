@@ -12,6 +12,11 @@ MODELS = {
     'plain': plain.Plain,
 }
 
+# Model fields with a fixed set of values, checked before anything is built.
+FIELD_CHOICES = {
+    'nin': {'head': nin_model.HEADS, 'class_map_init': nin_model.CLASS_MAP_INITS},
+}
+
 
 def check_choice(what: str, value: Any, choices) -> None:
   if value not in choices:
@@ -24,6 +29,9 @@ def build_model(model_config: Mapping[str, Any], **overrides) -> nn.Module:
   name = kwargs.pop('name', None)
   check_choice('model name', name, MODELS)
   kwargs.update(overrides)
+  for field, choices in FIELD_CHOICES.get(name, {}).items():
+    if field in kwargs:
+      check_choice(f'model.{field}', kwargs[field], choices)
   cls = MODELS[name]
   fields = set(cls.__dataclass_fields__) - {'parent', 'name'}
   unknown = sorted(set(kwargs) - fields)

@@ -199,3 +199,53 @@ def test_no_class_map_of_the_paper_nin_is_dead_at_initialisation():
   config.model.class_map_init = 'he'  # What the test guards against.
   he = _alive_fraction(config, images, range(20))
   assert float(he.min()) == 0.0, he.min(axis=1)
+
+
+def _smoke_nin(arg='smoke', **overrides):
+  config = nin_config.get_config(arg)
+  model = registry.build_model(config.model, **overrides)
+  x = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
+  return model, model.init(jax.random.key(0), x), x
+
+
+def test_fc_head_is_a_valid_conv_over_the_class_maps_and_gap_is_a_fixed_fc():
+  model, variables, x = _smoke_nin('fc,smoke')
+  logits, maps = model.apply(variables, x, return_class_maps=True)
+  chex.assert_shape(maps, (2, 8, 8, 10))
+  fc = variables['params']['fc']
+  kernel = nin_model.fc_as_conv_kernel(fc['kernel'], maps.shape[1:])
+  as_conv = jax.lax.conv_general_dilated(maps, kernel, (1, 1), 'VALID',
+                                         dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  chex.assert_shape(as_conv, (2, 1, 1, 10))  # A fully connected layer: one output pixel.
+  chex.assert_trees_all_close(as_conv[:, 0, 0] + fc['bias'], logits, atol=1e-5)
+  # Global average pooling is the same layer with a fixed kernel and no bias.
+  gap_model, gap_variables, _ = _smoke_nin()
+  gap_logits, gap_maps = gap_model.apply(gap_variables, x, return_class_maps=True)
+  fixed = gap_maps.reshape(2, -1) @ nin_model.gap_as_fc_kernel(gap_maps.shape[1:])
+  chex.assert_trees_all_close(fixed, gap_logits, atol=1e-6)
+  # Sizes: the FC head adds (8*8*10 + 1) * 10 parameters and nothing else.
+  assert _n_params(variables['params']) - _n_params(gap_variables['params']) == 641 * 10
+
+
+def test_only_the_gap_head_runs_on_a_larger_canvas():
+  model, variables, _ = _smoke_nin()
+  big = jax.random.normal(jax.random.key(2), (1, 96, 96, 3))
+  logits, maps = model.apply(variables, big, return_class_maps=True)
+  chex.assert_shape(maps, (1, 24, 24, 10))
+  chex.assert_trees_all_close(logits, maps.mean((1, 2)), atol=1e-6)
+  fc_model, fc_variables, _ = _smoke_nin('fc,smoke')
+  with pytest.raises(Exception):
+    fc_model.apply(fc_variables, big)
+
+
+def test_head_and_dropout_variants_change_only_what_they_claim():
+  base = nin_config.get_config()
+  assert (base.model.head, base.model.head_dropout_rate, base.model.dropout_rate) == ('gap', 0, 0.5)
+  fc_dropout = nin_config.get_config('fc_dropout')
+  assert (fc_dropout.model.head, fc_dropout.model.head_dropout_rate) == ('fc', 0.5)
+  assert nin_config.get_config('no_dropout,digits').model.dropout_rate == 0.0
+  for arg in ('fc', 'fc_dropout', 'no_dropout'):
+    changed = {k for k, v in nin_config.get_config(arg).model.items() if base.model[k] != v}
+    assert changed <= {'head', 'head_dropout_rate', 'dropout_rate'}, (arg, changed)
+  with pytest.raises(ValueError, match="'mlp'; valid: gap, fc"):
+    _smoke_nin(head='mlp')

@@ -21,12 +21,7 @@ SMOKE = 'configs/nin.py:smoke'
 
 def _smoke(**overrides):
   c = nin_config.get_config('smoke')
-  for k, v in overrides.items():
-    target = c
-    *path, last = k.split('.')
-    for p in path:
-      target = target[p]
-    target[last] = v
+  c.update_from_flattened_dict(overrides)
   return c
 
 
@@ -122,6 +117,7 @@ def test_overrides_reach_model_and_optimizer(tmp_path):
 
 @pytest.mark.parametrize('override,message', [
     ('--config.model.name=resnet', "Unknown model name 'resnet'; valid: nin, googlenet, plain"),
+    ('--config.model.head=mlp', "Unknown model.head 'mlp'; valid: gap, fc"),
     ('--config.dataset.name=mnist', "Unknown dataset name 'mnist'; valid: cifar10, cifar100"),
     ('--config.optimizer.name=lion', "Unknown optimizer 'lion'; valid: sgd, adamw"),
     ('--config.schedule.name=exp', "Unknown schedule 'exp'; valid: constant, cosine"),

@@ -1,0 +1,37 @@
+"""Every experiment is one sweep command: its runs build, validate, and train a few steps."""
+import math
+import os
+
+import pytest
+
+from nin import sweep, train
+from nin.validate import validate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SWEEPS = ('configs/sweeps/compare.py', 'configs/sweeps/nin_paper.py')
+
+
+@pytest.mark.parametrize('variant', ['', 'paper', 'cpu', 'digits', 'smoke'])
+@pytest.mark.parametrize('path', SWEEPS)
+def test_every_run_of_every_sweep_variant_is_a_valid_config(path, variant):
+  runs = sweep.load_sweep(f'{os.path.join(ROOT, path)}:{variant}' if variant else
+                          os.path.join(ROOT, path))
+  assert len({r['group'] for r in runs}) >= 4 and len({r['seed'] for r in runs}) >= 2
+  for run in runs:
+    config = sweep.build_config(run)
+    validate(config)
+    assert config.seed == run['seed']
+    if variant == 'cpu':  # Real CIFAR-10, cut to fit a CPU: the one protocol, shortened.
+      assert config.dataset.name == 'cifar10' and config.dataset.num_train == 15_000
+      assert config.dataset.validation_examples == 5000 and config.optimizer.learning_rate == 0.1
+
+
+@pytest.mark.parametrize('group', ['nin_fc', 'nin_fc_dropout', 'nin_no_dropout'])
+def test_the_nin_paper_ablations_train(tmp_path, group):
+  run = next(r for r in sweep.load_sweep(os.path.join(ROOT, 'configs/sweeps/nin_paper.py:smoke'))
+             if r['group'] == group)
+  config = sweep.build_config(run)
+  config.num_train_steps = 3
+  final = train.train_and_evaluate(config, str(tmp_path), handle_signals=False)
+  assert final['step'] == 3 and math.isfinite(final['test_loss'])
+  assert final['validation_examples'] == 56
