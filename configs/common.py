@@ -49,6 +49,10 @@ def get_base_config():
   c.dataset.crop_padding = 4      # Random crop after padding by this many pixels; 0 disables.
   c.dataset.flip = True           # Random horizontal flips.
   c.dataset.cutout = 0            # Side of a random zeroed square; 0 disables.
+  # standardize (per channel) | gcn_zca (the NiN paper's: nin/preprocess.py); fitted on the
+  # training examples only and saved in the workdir.
+  c.dataset.preprocess = 'standardize'
+  c.dataset.zca_epsilon = 0.1     # gcn_zca: added to the covariance's eigenvalues.
 
   c.batch_size = 128              # Global batch, split over all devices of all hosts.
   c.eval_batch_size = 500

@@ -62,11 +62,6 @@ class Dataset:
       raise ValueError(f'Unknown split {name!r}; valid: {", ".join(SPLITS)}')
     return getattr(self, f'{prefix}_images'), getattr(self, f'{prefix}_labels')
 
-  def channel_stats(self):
-    """Per-channel mean and std of the training images, in [0, 1] units."""
-    x = self.train_images.reshape(-1, self.train_images.shape[-1]).astype(np.float64) / 255
-    return x.mean(0).astype(np.float32), np.maximum(x.std(0), 1e-3).astype(np.float32)
-
 
 def validation_indices(labels: np.ndarray, n: int) -> np.ndarray:
   """The `n` training examples held out for validation, sorted.

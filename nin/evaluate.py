@@ -107,7 +107,8 @@ def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
     cfg.data_dir = data_dir
   dataset = data.load(cfg)
   pipe = pipeline.Pipeline(dataset, mesh, run.config.batch_size, run.config.eval_batch_size,
-                           run.config.seed, crop_padding=0, flip=False)
+                           run.config.seed, crop_padding=0, flip=False,
+                           transform=workdir_lib.transform(run.config, workdir, dataset))
   _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes, flip_tta)
   result = train.evaluate(eval_fn, run.state, pipe, split)
   predicted = train.predicted_counts(result)

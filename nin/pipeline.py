@@ -10,6 +10,9 @@ the global batch. So a resumed run sees exactly the batches of an
 uninterrupted one, and one device sees exactly what four devices, or two
 hosts of two devices, see together.
 
+Every image is then preprocessed on the device by the run's `preprocess.Transform`
+(fitted on the training examples only; per-channel standardisation by default).
+
 Evaluation walks a split ('validation' or 'test') in order, padding the last
 batch; a mask marks the padding, so every example counts exactly once.
 """
@@ -20,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from nin import distributed
+from nin import distributed, preprocess
 from nin.data import Dataset
 from nin.errors import ConfigError
 
@@ -63,7 +66,8 @@ class Pipeline:
   """Training and evaluation batches for a mesh, drawn on the devices."""
 
   def __init__(self, dataset: Dataset, mesh, batch_size: int, eval_batch_size: int,
-               seed: int, crop_padding: int = 4, flip: bool = True, cutout: int = 0):
+               seed: int, crop_padding: int = 4, flip: bool = True, cutout: int = 0,
+               transform: preprocess.Transform = None):
     distributed.check_batch_size(batch_size)
     distributed.check_batch_size(eval_batch_size, 'eval_batch_size')
     self.mesh = mesh
@@ -79,8 +83,11 @@ class Pipeline:
     self.num_examples = {'test': dataset.num_test_examples or len(dataset.test_labels)}
     if dataset.has_validation:
       self.num_examples['validation'] = dataset.num_val_examples or len(dataset.val_labels)
-    mean, std = dataset.channel_stats()  # Training examples only: never validation or test.
-    self._mean, self._std = jnp.asarray(mean), jnp.asarray(std)
+    # Fitted on the training examples only: never validation or test.
+    self.transform = transform or preprocess.fit('standardize', dataset.train_images)
+    self._transform_arrays = jax.device_put(
+        {k: jnp.asarray(v) for k, v in self.transform.arrays.items()},
+        distributed.replicated(mesh))
     self._train = (_place_per_device(mesh, dataset.train_images),
                    _place_per_device(mesh, dataset.train_labels))
     self._eval = {split: tuple(_place_per_device(mesh, a) for a in dataset.split(split))
@@ -96,7 +103,7 @@ class Pipeline:
 
   def _shard_mapped(self, fn, num_sharded):
     spec = P(distributed.DATA)
-    return jax.shard_map(fn, mesh=self.mesh, in_specs=(spec,) * num_sharded + (P(), P()),
+    return jax.shard_map(fn, mesh=self.mesh, in_specs=(spec,) * num_sharded + (P(), P(), P()),
                          out_specs=spec, check_vma=False)
 
   def _permutation(self, labels, epoch):
@@ -107,10 +114,10 @@ class Pipeline:
     """This device's first index within the global batch."""
     return jax.lax.axis_index(distributed.DATA) * per_device
 
-  def _normalize(self, images_u8):
-    return (images_u8.astype(jnp.float32) / 255.0 - self._mean) / self._std
+  def _normalize(self, images_u8, arrays):
+    return preprocess.apply(self.transform.kind, arrays, images_u8)
 
-  def _train_slice(self, images, labels, perm, epoch, step):
+  def _train_slice(self, images, labels, perm, epoch, step, arrays):
     images, labels, perm = images[0], labels[0], perm[0]  # This device's copy of its host's shard.
     per_device = self.batch_size // self.num_devices
     offset = self._offset(per_device)
@@ -119,21 +126,22 @@ class Pipeline:
     step_key = jax.random.fold_in(epoch_key, step)
     keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(offset + jnp.arange(per_device))
     x = augment(images[idx], keys, **self._aug)
-    return self._normalize(x), labels[idx]
+    return self._normalize(x, arrays), labels[idx]
 
-  def _eval_slice(self, images, labels, _, step):
+  def _eval_slice(self, images, labels, _, step, arrays):
     images, labels = images[0], labels[0]
     per_device = self.eval_batch_size // self.num_devices
     pos = step * self.eval_batch_size + self._offset(per_device) + jnp.arange(per_device)
     idx = jnp.minimum(pos, labels.shape[0] - 1)
     mask = pos < labels.shape[0]
-    return self._normalize(images[idx]), labels[idx], mask
+    return self._normalize(images[idx], arrays), labels[idx], mask
 
   def train_batch(self, epoch: int, step: int):
     """(images float32 NHWC, labels int32), sharded over 'data'; step counts within the epoch."""
     if self._epoch_perm[0] != epoch:
       self._epoch_perm = (epoch, self._perm_fn(self._train[1], jnp.int32(epoch)))
-    return self._train_fn(*self._train, self._epoch_perm[1], jnp.int32(epoch), jnp.int32(step))
+    return self._train_fn(*self._train, self._epoch_perm[1], jnp.int32(epoch), jnp.int32(step),
+                          self._transform_arrays)
 
   @property
   def splits(self):
@@ -148,4 +156,5 @@ class Pipeline:
     if split not in self._eval:
       raise ValueError(f'No {split!r} split here; this pipeline holds {", ".join(self.splits)}')
     for step in range(self.eval_steps(split)):
-      yield self._eval_fn(*self._eval[split], jnp.int32(0), jnp.int32(step))
+      yield self._eval_fn(*self._eval[split], jnp.int32(0), jnp.int32(step),
+                          self._transform_arrays)

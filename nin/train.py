@@ -144,12 +144,13 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   if dataset.num_classes != config.model.num_classes:
     raise registry.ConfigError(f'model.num_classes={config.model.num_classes} does not match '
                                f'{dataset.name}, which has {dataset.num_classes} classes')
-  pipe = pipeline.Pipeline(dataset, mesh, config.batch_size, config.eval_batch_size,
-                           config.seed, config.dataset.crop_padding, config.dataset.flip,
-                           config.dataset.cutout)
   # One writer per workdir: process 0 locks it (the other processes only read).
   lock = workdir_lib.prepare(config, workdir, overwrite) if jax.process_index() == 0 else None
   try:
+    transform = workdir_lib.transform(config, workdir, dataset, save=lock is not None)
+    pipe = pipeline.Pipeline(dataset, mesh, config.batch_size, config.eval_batch_size,
+                             config.seed, config.dataset.crop_padding, config.dataset.flip,
+                             config.dataset.cutout, transform=transform)
     return _train(config, workdir, dataset, pipe, mesh, handle_signals)
   finally:
     if lock is not None:

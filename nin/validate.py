@@ -7,7 +7,7 @@ import math
 
 import jax
 
-from nin import data, layers, optim, registry
+from nin import data, layers, optim, preprocess, registry
 from nin.registry import ConfigError, check_choice
 
 DTYPES = ('float32', 'bfloat16')
@@ -37,6 +37,9 @@ def validate(config) -> None:
   check_choice('model.impl', config.model.get('impl', 'dense'), layers.IMPLS)
   registry.build_model(config.model)  # Unknown model arguments.
   check_choice('dataset name', config.dataset.name, data.DATASETS)
+  check_choice('dataset.preprocess', config.dataset.preprocess, preprocess.PREPROCESS)
+  if not config.dataset.zca_epsilon > 0:
+    raise ConfigError(f'dataset.zca_epsilon={config.dataset.zca_epsilon} must be positive')
   check_choice('optimizer', config.optimizer.name, optim.OPTIMIZERS)
   check_choice('schedule', config.schedule.name, optim.SCHEDULES)
   check_choice('dtype', config.dtype, DTYPES)

@@ -4,6 +4,7 @@
       config.json          the resolved config (`load_config`)
       metrics.jsonl        one record per line (nin.metrics)
       final_metrics.json   the summary, written once training ends (`read_final`)
+      preprocess.npz       the input transform fitted on the training images (`transform`)
       checkpoints/         Orbax steps (nin.checkpoint); corrupt_checkpoints/ beside it
       tensorboard/         the same scalars for TensorBoard
       FAILED               left by nin.sweep when the run's command failed
@@ -20,6 +21,7 @@ import shutil
 import ml_collections
 from flax import traverse_util
 
+from nin import preprocess
 from nin.errors import ConfigError, WorkdirBusy, WorkdirConflict
 
 CONFIG_FILE = 'config.json'
@@ -29,6 +31,7 @@ FAILED_FILE = 'FAILED'
 CHECKPOINTS = 'checkpoints'
 CORRUPT_CHECKPOINTS = 'corrupt_checkpoints'
 TENSORBOARD = 'tensorboard'
+PREPROCESS_FILE = 'preprocess.npz'
 
 
 def config_to_json(config) -> str:
@@ -138,6 +141,27 @@ def read_final(workdir):
 
 def write_final(workdir, final: dict) -> None:
   write_atomically(os.path.join(workdir, FINAL_FILE), json.dumps(final, indent=1))
+
+
+def transform(config, workdir: str, dataset, save: bool = False) -> preprocess.Transform:
+  """The run's input transform: the saved one, else fitted on `dataset`'s training images.
+
+  With `save`, a freshly fitted transform is written to the workdir (process 0 of
+  train.py), so that a resumed run, eval.py and notebooks apply exactly it.
+  """
+  path = os.path.join(workdir, PREPROCESS_FILE)
+  kind = config.dataset.get('preprocess', 'standardize')  # Runs older than the field.
+  if os.path.exists(path):
+    saved = preprocess.Transform.load(path)
+    if saved.kind == kind:
+      return saved
+  fitted = preprocess.fit(kind, dataset.train_images,
+                          config.dataset.get('zca_epsilon', preprocess.ZCA_EPSILON))
+  if save:
+    tmp = path + '.tmp'
+    fitted.save(tmp)
+    os.replace(tmp, path)
+  return fitted
 
 
 def status(run_dir: str) -> str:

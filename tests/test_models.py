@@ -189,10 +189,9 @@ def test_no_class_map_of_the_paper_nin_is_dead_at_initialisation():
   """Real images (the shipped digits) are non-negative and correlated across pixels:
   with He init, some class filter is negative on every pixel of every image for
   some seeds, and behind the final ReLU that class never learns."""
-  from nin import data
+  from nin import data, preprocess
   ds = data.load(nin_config.get_config('digits').dataset)
-  mean, std = ds.channel_stats()
-  images = (ds.train_images[:128].astype(jnp.float32) / 255 - mean) / std
+  images = preprocess.fit('standardize', ds.train_images)(ds.train_images[:128])
   config = nin_config.get_config('paper')
   alive = _alive_fraction(config, images, range(20))
   assert float(alive.min()) > 0.9, alive.min(axis=1)

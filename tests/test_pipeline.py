@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from nin import distributed, pipeline
+from nin import distributed, pipeline, preprocess
 from nin import data
 from nin.data import Dataset
 
@@ -53,7 +53,7 @@ def test_batches_are_a_pure_function_of_seed_epoch_step():
 
 
 def _unnormalized(p, x):
-  return np.asarray(x) * np.asarray(p._std) + np.asarray(p._mean)
+  return np.asarray(x) * p.transform.arrays['std'] + p.transform.arrays['mean']
 
 
 def test_flip_happens_for_some_examples_and_not_others():
@@ -127,8 +127,9 @@ def test_validation_is_evaluated_whole_and_never_trained_on():
              for i in np.asarray(p.train_batch(e, s)[1])}
   assert not trained & held and trained <= set(range(96)) - held
   # Normalisation statistics come from the training examples alone.
-  np.testing.assert_allclose(np.asarray(p._mean), ds.channel_stats()[0])
-  assert not np.allclose(ds.channel_stats()[0], _dataset().channel_stats()[0])
+  mean = preprocess.fit('standardize', ds.train_images).arrays['mean']
+  np.testing.assert_allclose(p.transform.arrays['mean'], mean)
+  assert not np.allclose(mean, preprocess.fit('standardize', _dataset().train_images).arrays['mean'])
 
 
 def test_bad_batch_sizes_are_rejected():
