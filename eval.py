@@ -3,10 +3,12 @@ r"""Evaluates a workdir's checkpoint: flag parsing around `nin.evaluate.evaluate
   python eval.py --workdir runs/nin
   python eval.py --workdir runs/nin --checkpoint=best --flip_tta
   python eval.py --workdir runs/nin --split=validation
+  python eval.py --workdir runs/nin --class_maps=8   # NiN: class maps, and on a mosaic
 
 Prints and writes (into the workdir) accuracy, loss, per-class accuracy,
 per-class prediction counts and the confusion matrix, as JSON and PNG. The
-best checkpoint is the best by validation accuracy.
+best checkpoint is the best by validation accuracy. `--class_maps=N` adds
+NiN's class confidence maps (nin/class_maps.py) as PNGs.
 """
 import os
 import sys
@@ -23,6 +25,9 @@ _CHECKPOINT = flags.DEFINE_enum('checkpoint', 'latest', ['latest', 'best'],
 _SPLIT = flags.DEFINE_enum('split', 'test', ['test', 'validation'], 'Which split to evaluate.')
 _TTA = flags.DEFINE_bool('flip_tta', False, 'Average predictions over the image and its mirror.')
 _DATA_DIR = flags.DEFINE_string('data_dir', '', 'Override the TFDS data dir saved in the config.')
+_CLASS_MAPS = flags.DEFINE_integer(
+    'class_maps', 0, 'NiN only: also write the class maps of the first N test images, and of a '
+    '3x3 mosaic of test images (96x96 for CIFAR), as PNGs in the workdir.')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -41,6 +46,11 @@ def main(argv):
     print(f"  {'class':>12}  accuracy  predicted")
     for name, acc, n in zip(r['class_names'], r['per_class_accuracy'], r['predicted_counts']):
       print(f'  {name:>12}: {acc:.4f}  {n:9d}')
+    if _CLASS_MAPS.value > 0:
+      from nin import class_maps
+      for path in class_maps.write_pngs(_WORKDIR.value, _CHECKPOINT.value, _CLASS_MAPS.value,
+                                          data_dir=_DATA_DIR.value):
+        print(f'  wrote {path}')
   return cli.run(run)
 
 
