@@ -39,5 +39,8 @@ def test_equivalences_notebook():
 def test_inspect_run_notebook_on_a_tiny_run(tmp_path):
   nb = _execute('inspect_run.ipynb', JAX_PLATFORMS='cpu', NIN_WORKDIR=str(tmp_path / 'run'),
                 NIN_EPOCHS='2')
-  assert 'test images misclassified' in _outputs(nb) and 'total' in _outputs(nb)
+  text = _outputs(nb)
+  assert 'test images misclassified' in text and 'total' in text
+  assert 'class maps: 8x8 per class for 32x32 images' in text
+  assert 'mosaic 96x96: class maps 24x24' in text
   assert os.path.exists(tmp_path / 'run' / 'final_metrics.json')
