@@ -31,6 +31,7 @@ def get_base_config():
   c.model.name = 'nin'
   c.model.num_classes = 10
   c.model.impl = 'dense'          # How 1x1 layers run: dense | conv | einsum.
+  c.model.pool_impl = 'auto'      # How pooling runs: auto (taps on CPU, xla elsewhere) | taps | xla.
 
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = 'cifar10'      # cifar10 | cifar100 | digits | synthetic

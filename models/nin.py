@@ -47,7 +47,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from nin import layers
+from nin import layers, pooling
 
 CLASS_MAP_INITS = ('he', 'zeros')
 HEADS = ('gap', 'fc')
@@ -70,6 +70,7 @@ class NiN(nn.Module):
   head: str = 'gap'               # gap | fc (see above).
   head_dropout_rate: float = 0.0  # Dropout on the class maps before the 'fc' head.
   impl: str = 'dense'
+  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -97,12 +98,12 @@ class NiN(nn.Module):
                          last_init=last_init if i == len(blocks) - 1 else None,
                          name=f'block{i + 1}')(x, train)
       if i < len(self.pools):
-        pool = {'max': layers.MaxPool, 'avg': layers.AvgPool}[self.pools[i]]
-        x = pool(3, 2, name=f'pool{i + 1}')(x)
+        pool = {'max': pooling.MaxPool, 'avg': pooling.AvgPool}[self.pools[i]]
+        x = pool(3, 2, self.pool_impl, name=f'pool{i + 1}')(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     maps_nhwc = x
     if self.head == 'gap':
-      logits = layers.global_avg_pool(maps_nhwc)
+      logits = pooling.global_avg_pool(maps_nhwc)
     else:
       x = nn.Dropout(self.head_dropout_rate, deterministic=not train)(maps_nhwc)
       logits = nn.Dense(self.num_classes, dtype=self.dtype, name='fc')(

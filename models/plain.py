@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from nin import layers
+from nin import layers, pooling
 
 class Plain(nn.Module):
   num_classes: int = 10
@@ -28,6 +28,7 @@ class Plain(nn.Module):
   use_bn: bool = False
   dtype: Any = jnp.float32
   impl: str = 'dense'  # Accepted for a uniform interface; there is no 1x1 layer.
+  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -36,8 +37,8 @@ class Plain(nn.Module):
       for j, f in enumerate(widths):
         x = layers.ConvUnit(f, 3, use_bn=self.use_bn, dtype=self.dtype,
                             name=f'conv{s + 1}_{j + 1}')(x, train)
-      x = layers.MaxPool(3, 2, name=f'pool{s + 1}')(x) if s < len(self.stages) - 1 else x
+      x = pooling.MaxPool(3, 2, self.pool_impl, name=f'pool{s + 1}')(x) if s < len(self.stages) - 1 else x
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = layers.ConvUnit(self.num_classes, 3, relu=False, dtype=self.dtype,
                         name='classifier')(x, train)
-    return layers.global_avg_pool(x).astype(jnp.float32)
+    return pooling.global_avg_pool(x).astype(jnp.float32)

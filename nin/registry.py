@@ -4,6 +4,7 @@ from typing import Any, Mapping
 import flax.linen as nn
 
 from models import googlenet, nin as nin_model, plain
+from nin import pooling
 from nin.errors import ConfigError
 
 MODELS = {
@@ -14,7 +15,10 @@ MODELS = {
 
 # Model fields with a fixed set of values, checked before anything is built.
 FIELD_CHOICES = {
-    'nin': {'head': nin_model.HEADS, 'class_map_init': nin_model.CLASS_MAP_INITS},
+    'nin': {'head': nin_model.HEADS, 'class_map_init': nin_model.CLASS_MAP_INITS,
+            'pool_impl': pooling.IMPLS},
+    'googlenet': {'pool_impl': pooling.IMPLS},
+    'plain': {'pool_impl': pooling.IMPLS},
 }
 
 

@@ -140,35 +140,3 @@ def test_1x1_plus_relu_mixes_channels_where_relu_alone_cannot():
   # And it can still be the identity when that is what training wants.
   eye = {'params': {'kernel': jnp.eye(6), 'bias': jnp.zeros(6)}}
   chex.assert_trees_all_close(jax.nn.relu(layer.apply(eye, x)), x)
-
-
-@pytest.mark.parametrize('shape,stride', [((2, 9, 9, 4), 1), ((2, 9, 8, 3), 2), ((1, 32, 32, 5), 2),
-                                          ((2, 7, 10, 3), 2), ((1, 8, 11, 2), 3)])
-def test_max_pool_matches_flax_forward_and_gradient(shape, stride):
-  x = _x(shape)
-  ref = lambda t: nn.max_pool(t, (3, 3), (stride, stride), 'SAME')
-  new = lambda t: layers.max_pool(t, 3, stride)
-  np.testing.assert_array_equal(new(x), ref(x))
-  w = _x(ref(x).shape, 1)
-  g_ref = jax.grad(lambda t: (ref(t) * w).sum())(x)
-  g_new = jax.grad(lambda t: (new(t) * w).sum())(x)
-  chex.assert_trees_all_close(g_new, g_ref, atol=1e-6)
-
-
-@pytest.mark.parametrize('shape,stride', [((2, 9, 9, 4), 1), ((2, 16, 16, 3), 2),
-                                          ((2, 7, 10, 3), 2), ((1, 8, 11, 2), 3)])
-def test_avg_pool_matches_flax_forward_and_gradient(shape, stride):
-  x = _x(shape)
-  ref = lambda t: nn.avg_pool(t, (3, 3), (stride, stride), 'SAME', count_include_pad=False)
-  new = lambda t: layers.avg_pool(t, 3, stride)
-  chex.assert_trees_all_close(new(x), ref(x), atol=1e-6)
-  w = _x(ref(x).shape, 1)
-  g_ref = jax.grad(lambda t: (ref(t) * w).sum())(x)
-  g_new = jax.grad(lambda t: (new(t) * w).sum())(x)
-  chex.assert_trees_all_close(g_new, g_ref, atol=1e-6)
-
-
-def test_max_pool_gradient_with_ties_goes_to_one_maximum():
-  x = jnp.zeros((1, 4, 4, 1))  # All tied, as after a ReLU.
-  g = jax.grad(lambda t: layers.max_pool(t, 3, 1).sum())(x)
-  assert float(g.sum()) == 16.0 and float(g.max()) <= 16.0
