@@ -115,3 +115,32 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_one_step(tmp_path):
   outs = [p.communicate(timeout=300) for p in resumed]
   assert [p.returncode for p in resumed] == [0, 0], outs
   assert f'Resuming from step {step}' in outs[0][0] and runs.final(workdir)['step'] == step + 2
+
+
+def test_two_processes_killed_together_resume_to_the_two_device_metrics(tmp_path):
+  """SIGKILL of every process (a lost allocation): the rerun resumes from the last
+  checkpoint and ends exactly where one process with two devices ends."""
+  args = ('--config', 'configs/nin.py:smoke', '--config.num_epochs=6',
+          '--config.eval_every_epochs=1', '--config.log_every_steps=4')
+  one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
+  runs.cli('train.py', *args, '--workdir', one, devices=2, check=True)
+  procs = _start_two(args, two, _free_port())
+  ckpts = os.path.join(two, 'checkpoints')
+  deadline = time.time() + 180
+  while time.time() < deadline and all(p.poll() is None for p in procs):
+    if os.path.isdir(ckpts) and any(d.isdigit() for d in os.listdir(ckpts)):
+      break
+    time.sleep(0.02)
+  for p in procs:
+    p.send_signal(signal.SIGKILL)
+  for p in procs:
+    p.communicate(timeout=60)
+  assert [p.returncode for p in procs] == [-signal.SIGKILL] * 2, 'finished before the kill'
+  assert not os.path.exists(os.path.join(two, 'final_metrics.json'))
+  resumed = _start_two(args, two, _free_port())
+  outs = [p.communicate(timeout=300) for p in resumed]
+  assert [p.returncode for p in resumed] == [0, 0], outs
+  assert 'Resuming from step' in outs[0][0]
+  assert _comparable(two) == _comparable(one)
+  for key in ('test_loss', 'test_accuracy', 'val_loss', 'val_accuracy', 'train_loss', 'step'):
+    assert runs.final(two)[key] == runs.final(one)[key], key
