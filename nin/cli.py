@@ -13,6 +13,15 @@ from absl import app, flags, logging
 from nin import errors, malloc, xla_flags
 
 EXIT_USAGE = 2
+# Library warnings that every normal run would print and no user can act on: TFDS
+# recommends OpenCV for decoding (the project decodes with Pillow), and Orbax notes
+# that the checkpoint saved on SIGTERM carries no validation score (it is never "best").
+_NOISE = ('OpenCV is not installed', 'Requested `tracked_metric`; did not provide metrics')
+
+
+class _DropNoise(std_logging.Filter):
+  def filter(self, record):
+    return not str(record.msg).startswith(_NOISE)
 
 
 _ERRORS = {errors.ConfigError: EXIT_USAGE, errors.DataError: EXIT_USAGE,
@@ -75,6 +84,7 @@ def main(main_fn):
       # Orbax's reads run as asyncio tasks: after a failed restore, already reported in
       # one line, the sibling tasks' errors would be logged again at exit.
       std_logging.getLogger('asyncio').setLevel(std_logging.CRITICAL)
+      std_logging.getLogger('absl').addFilter(_DropNoise())
     return main_fn(argv)
   try:
     app.run(quiet_main, flags_parser=_parse_flags)
