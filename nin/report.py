@@ -73,7 +73,7 @@ def _model_size(config) -> dict:
 
 
 RECIPE_COLUMNS = ('BatchNorm', 'epochs', 'optimiser', 'peak LR', 'schedule', 'weight decay',
-                  'dropout', 'augmentation', 'validation')
+                  'dropout', 'augmentation', 'preprocessing', 'training images', 'validation')
 
 
 def recipe(config) -> dict:
@@ -92,10 +92,15 @@ def recipe(config) -> dict:
                       (f'cutout {d.cutout}', d.cutout)) if on) or 'none'
   epochs = (f'{config.num_train_steps} steps' if config.num_train_steps > 0
             else f'{config.num_epochs:g}')
+  dropout = f'{config.model.get("dropout_rate", 0):g}'
+  if config.model.get('head_dropout_rate', 0):
+    dropout += f', {config.model.head_dropout_rate:g} before the FC head'
   return {'BatchNorm': 'yes' if config.model.get('use_bn') else 'no', 'epochs': epochs,
           'optimiser': optimiser, 'peak LR': f'{o.learning_rate:g}', 'schedule': schedule,
-          'weight decay': f'{o.weight_decay:g}', 'dropout': f'{config.model.get("dropout_rate", 0):g}',
-          'augmentation': augmentation, 'validation': str(d.get('validation_examples', 0))}
+          'weight decay': f'{o.weight_decay:g}', 'dropout': dropout,
+          'augmentation': augmentation, 'preprocessing': d.get('preprocess', 'standardize'),
+          'training images': f'{d.num_train:,}' if d.get('num_train', 0) > 0 else 'all',
+          'validation': str(d.get('validation_examples', 0))}
 
 
 def _relative(value, reference) -> str:
