@@ -12,7 +12,7 @@ Ablations, each a different `blocks` / `linear_1x1` (see configs/nin.py):
   this removes the per-pixel MLP entirely; the classifier 1x1 stays, since
   something must map 192 maps to 10 classes.
 - linear_1x1=True: the 1x1 layers keep their weights but lose their ReLUs.
-  Each block is then a single kxk conv in disguise (`fold_linear_1x1`).
+  Each block is then a single kxk conv in disguise (`fold_linear_nin`).
 
 The head (`head`, the paper's Sec. 4.6 experiment). 'gap': the class scores
 are the spatial means of the last block's class maps, no parameters. 'fc':
@@ -123,7 +123,7 @@ def gap_as_fc_kernel(map_shape):
   return jnp.tile(jnp.eye(c) / (h * w), (h * w, 1))
 
 
-def fold_linear_1x1(params, blocks):
+def fold_linear_nin(params, blocks):
   """Folds every linear 1x1 layer of a `linear_1x1=True` NiN into its conv.
 
   Returns `(folded_blocks, folded_params)` for a NiN with no 1x1 layer at all
@@ -134,7 +134,7 @@ def fold_linear_1x1(params, blocks):
   for i, (k, widths) in enumerate(blocks):
     block = params[f'block{i + 1}']
     if any('bn' in unit for unit in block.values()):
-      raise ValueError('fold_linear_1x1 needs a model without BatchNorm')
+      raise ValueError('fold_linear_nin needs a model without BatchNorm')
     kernel, bias = block['conv']['conv']['kernel'], block['conv']['conv']['bias']
     for j in range(1, len(widths)):
       dense = block[f'mlp{j}']['conv']

@@ -79,7 +79,7 @@ def prepare_train_step(family, impl, dtype, batch_size, mesh) -> dict:
   config.dtype = dtype
   config.batch_size = batch_size
   spe, total = 100, 10_000
-  model = train.build_model(config)
+  model = train.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, spe, total))
   shape = (config.dataset.image_size, config.dataset.image_size, 3)
   state = jax.jit(lambda: train.create_train_state(model, tx, shape, 0),
@@ -93,7 +93,7 @@ def prepare_train_step(family, impl, dtype, batch_size, mesh) -> dict:
   compiled = train_fn.lower(state, images, labels).compile()
   compile_sec = time.perf_counter() - t
   macs = summary.totals(summary.summarize(build_model(config.model), shape))['macs']
-  forward = jax.jit(lambda s, x: s.apply_fn(train._variables(s), x, train=False))
+  forward = jax.jit(lambda s, x: s.apply_fn(train.variables_of(s), x, train=False))
   forward_flops = _flops(forward.lower(state, images).compile())
   return {'meta': {'model': family, 'impl': impl, 'dtype': dtype, 'batch_size': batch_size,
                    'compile_sec': compile_sec, 'flops_per_step': _flops(compiled),
@@ -112,7 +112,7 @@ def time_step(p) -> None:
   p['args'][0] = state
 
 
-def summarise_train_step(p) -> dict:
+def step_figures(p) -> dict:
   r, times = dict(p['meta']), p['times']
   spread = _spread(times)
   macs, flops, forward_flops = r['model_macs_per_image'], r['flops_per_step'], r['forward_flops']
@@ -174,7 +174,7 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False)
       for dt, (fn, _) in peak_fns.items():
         peak_times[dt] += _timed(fn, 1)
     for p in prepared:
-      r = summarise_train_step(p)
+      r = step_figures(p)
       results.append(r)
       print(f"  {family:<10} {r['impl']:<7} {r['dtype']:<9} {r['images_per_sec']:8.1f} img/s "
             f"{r['achieved_flops_per_sec'] / 1e9:6.1f} GFLOP/s", file=sys.stderr, flush=True)

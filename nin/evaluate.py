@@ -33,7 +33,7 @@ class Run:
 
   @property
   def variables(self):
-    return train._variables(self.state)
+    return train.variables_of(self.state)
 
 
 def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
@@ -42,7 +42,7 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
     raise ConfigError(f'Unknown checkpoint choice {which!r}; valid: {", ".join(CHOICES)}')
   config = workdir_lib.load_config(workdir)
   mesh = mesh or distributed.make_mesh()
-  model = train.build_model(config)
+  model = train.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, 1, 2))
   size = config.dataset.image_size
   init = jax.jit(lambda: train.create_train_state(model, tx, (size, size, 3), config.seed),
@@ -110,7 +110,7 @@ def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
                            run.config.seed, crop_padding=0, flip=False,
                            transform=workdir_lib.transform(run.config, workdir, dataset))
   _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes, flip_tta)
-  result = train.evaluate(eval_fn, run.state, pipe, split)
+  result = train.evaluate_split(eval_fn, run.state, pipe, split)
   predicted = train.predicted_counts(result)
   confusion = result.pop('confusion')
   per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
@@ -130,21 +130,16 @@ def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
 
 
 def plot_confusion(confusion, class_names, path, title=''):
+  """The confusion matrix (rows: true class) as a PNG, via scikit-learn's display."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
+  from sklearn.metrics import ConfusionMatrixDisplay
   n = len(class_names)
   fig, ax = plt.subplots(figsize=(1 + 0.5 * n, 1 + 0.5 * n) if n <= 20 else (12, 12))
-  ax.imshow(confusion, cmap='Blues')
-  if n <= 20:
-    ax.set_xticks(range(n), class_names, rotation=90)
-    ax.set_yticks(range(n), class_names)
-    for i in range(n):
-      for j in range(n):
-        ax.text(j, i, int(confusion[i][j]), ha='center', va='center', fontsize=7,
-                color='white' if confusion[i][j] > np.max(confusion) / 2 else 'black')
-  ax.set_xlabel('predicted')
-  ax.set_ylabel('true')
+  display = ConfusionMatrixDisplay(np.asarray(confusion), display_labels=class_names if n <= 20 else None)
+  display.plot(ax=ax, cmap='Blues', colorbar=False, include_values=n <= 20, xticks_rotation=90,
+               text_kw={'fontsize': 7})
   ax.set_title(title, fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=100)

@@ -63,7 +63,7 @@ def _model_size(config) -> dict:
   size = summary.totals(rows)
   size['effective_params'] = size['params']
   if config.model.name == 'nin' and config.model.get('linear_1x1'):
-    # Linear 1x1 layers fold into the kxk conv before them (models.nin.fold_linear_1x1):
+    # Linear 1x1 layers fold into the kxk conv before them (models.nin.fold_linear_nin):
     # the function is that of a NiN whose blocks are one kxk conv each.
     folded = config.model.copy_and_resolve_references()
     folded.blocks = tuple((k, (widths[-1],)) for k, widths in config.model.blocks)

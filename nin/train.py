@@ -40,7 +40,8 @@ class TrainState(train_state.TrainState):
 
 # ----------------------------------------------------------------------------- steps
 
-def build_model(config):
+def model_for(config):
+  """The model `config` trains, computing in its dtype (parameters stay float32)."""
   dtype = jnp.bfloat16 if config.dtype == 'bfloat16' else jnp.float32
   return registry.build_model(config.model, dtype=dtype)
 
@@ -51,7 +52,8 @@ def create_train_state(model, tx, image_shape, seed: int) -> TrainState:
                            batch_stats=variables.get('batch_stats'))
 
 
-def _variables(state):
+def variables_of(state):
+  """What `model.apply` needs from a state: parameters, and BatchNorm statistics if any."""
   v = {'params': state.params}
   if state.batch_stats is not None:
     v['batch_stats'] = state.batch_stats
@@ -65,7 +67,7 @@ def train_step(state: TrainState, images, labels, *, dropout_key, num_classes: i
 
   def loss_fn(params):
     logits, updates = state.apply_fn(
-        {**_variables(state), 'params': params}, images, train=True,
+        {**variables_of(state), 'params': params}, images, train=True,
         rngs={'dropout': key}, mutable=['batch_stats'])
     targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
     loss = optax.softmax_cross_entropy(logits, targets).mean()
@@ -79,10 +81,10 @@ def train_step(state: TrainState, images, labels, *, dropout_key, num_classes: i
 
 def eval_step(state: TrainState, images, labels, mask, *, num_classes: int, flip_tta=False):
   """Sums over the unmasked examples: loss, correct predictions, count, confusion."""
-  probs = jax.nn.softmax(state.apply_fn(_variables(state), images, train=False))
+  probs = jax.nn.softmax(state.apply_fn(variables_of(state), images, train=False))
   if flip_tta:  # Average with the mirrored image's prediction.
     probs = 0.5 * (probs + jax.nn.softmax(
-        state.apply_fn(_variables(state), images[:, :, ::-1], train=False)))
+        state.apply_fn(variables_of(state), images[:, :, ::-1], train=False)))
   m = mask.astype(jnp.float32)
   loss = -jnp.log(jnp.take_along_axis(probs, labels[:, None], -1)[:, 0] + 1e-12)
   preds = jnp.argmax(probs, -1)
@@ -95,7 +97,7 @@ def eval_step(state: TrainState, images, labels, mask, *, num_classes: int, flip
 PREFIX = {'validation': 'val', 'test': 'test'}
 
 
-def evaluate(eval_fn, state, pipe: pipeline.Pipeline, split: str = 'test') -> dict:
+def evaluate_split(eval_fn, state, pipe: pipeline.Pipeline, split: str = 'test') -> dict:
   """Loss, accuracy and confusion matrix (rows: true class) over the whole split.
 
   Keys are prefixed by the split (`val_accuracy`, `test_loss`, ...); `count` and
@@ -166,7 +168,7 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
   schedule = optim.make_schedule(config, spe, total_steps)
   # A prefix of the run: the schedule stays that of all `total_steps`.
   end = min(total_steps, config.stop_after_steps) if config.stop_after_steps > 0 else total_steps
-  model = build_model(config)
+  model = model_for(config)
   tx = optim.make_optimizer(config, schedule)
   init = jax.jit(functools.partial(create_train_state, model, tx, dataset.image_shape),
                  static_argnums=0, out_shardings=distributed.replicated(mesh))
@@ -260,7 +262,7 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
         check_losses()
         scores = None
         if validating:
-          last_eval = evaluate(eval_fn, state, pipe, 'validation')
+          last_eval = evaluate_split(eval_fn, state, pipe, 'validation')
           scores = {k: last_eval[k] for k in ('val_loss', 'val_accuracy')}
           writer.write('eval', done, epoch=done / spe, **scores,
                        val_predicted=predicted_counts(last_eval))
@@ -279,8 +281,8 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
 
     # 5. The final summary: the test split, once.
     if validating and last_eval is None:  # Resumed at the last step: nothing evaluated yet.
-      last_eval = evaluate(eval_fn, state, pipe, 'validation')
-    test = evaluate(eval_fn, state, pipe, 'test')
+      last_eval = evaluate_split(eval_fn, state, pipe, 'validation')
+    test = evaluate_split(eval_fn, state, pipe, 'test')
     final = _final_summary(config, dataset, pipe, state, writer, test, last_eval,
                            timer['compile_sec'], num_params)
     writer.write('final', final['step'], **{k: v for k, v in final.items() if k != 'step'})

@@ -71,7 +71,7 @@ def test_linear_nin_folds_into_a_nin_without_1x1_layers():
   model = registry.build_model(config.model)
   x = jax.random.normal(jax.random.key(2), (2, 32, 32, 3))
   params = model.init(jax.random.key(0), x)['params']
-  blocks, folded = nin_model.fold_linear_1x1(params, config.model.blocks)
+  blocks, folded = nin_model.fold_linear_nin(params, config.model.blocks)
   assert blocks == ((5, (96,)), (5, (192,)), (3, (10,)))
   folded_model = nin_model.NiN(blocks=blocks)
   assert _n_params(folded) < _n_params(params)
@@ -84,7 +84,7 @@ def test_fold_refuses_batchnorm():
   config = nin_config.get_config('linear')
   variables = _init_shapes(registry.build_model(config.model))
   with pytest.raises(ValueError, match='BatchNorm'):
-    nin_model.fold_linear_1x1(variables['params'], config.model.blocks)
+    nin_model.fold_linear_nin(variables['params'], config.model.blocks)
 
 
 def test_unknown_model_name_lists_the_valid_names():
