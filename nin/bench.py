@@ -236,9 +236,23 @@ def check_flags(f) -> None:
                       f'does not exist')
 
 
+def define_flags():
+  from absl import flags
+  flags.DEFINE_list('models', list(FAMILIES), 'Model families to time.')
+  flags.DEFINE_list('impls', ['dense', 'conv', 'einsum'], 'How 1x1 layers run.')
+  flags.DEFINE_list('dtypes', ['float32'], 'Compute dtypes: float32, bfloat16.')
+  flags.DEFINE_integer('batch_size', 128, 'Global batch size.')
+  flags.DEFINE_integer('steps', 10, 'Timed steps per configuration.')
+  flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
+  flags.DEFINE_integer('matmul_n', 2048, 'Size of the peak-measuring matmul.')
+  flags.DEFINE_bool('quick', False, 'Batch 8, 2 steps, a 1024 matmul, one GoogLeNet impl: for CI.')
+  flags.DEFINE_string('out', '', 'Write the results as JSON here.')
+
+
 def main(argv):
   from absl import flags
   from nin import cli
+  del argv
   f = flags.FLAGS
   return cli.run(lambda: _main(f))
 
@@ -256,15 +270,6 @@ def _main(f):
 
 
 if __name__ == '__main__':
-  from absl import flags
-  flags.DEFINE_list('models', list(FAMILIES), 'Model families to time.')
-  flags.DEFINE_list('impls', ['dense', 'conv', 'einsum'], 'How 1x1 layers run.')
-  flags.DEFINE_list('dtypes', ['float32'], 'Compute dtypes: float32, bfloat16.')
-  flags.DEFINE_integer('batch_size', 128, 'Global batch size.')
-  flags.DEFINE_integer('steps', 10, 'Timed steps per configuration.')
-  flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
-  flags.DEFINE_integer('matmul_n', 2048, 'Size of the peak-measuring matmul.')
-  flags.DEFINE_bool('quick', False, 'Batch 8, 2 steps, a 1024 matmul, one GoogLeNet impl: for CI.')
-  flags.DEFINE_string('out', '', 'Write the results as JSON here.')
   from nin import cli
+  define_flags()
   sys.exit(cli.main(main))

@@ -1,5 +1,12 @@
 """What the command-line tools share: one-line errors and exit codes.
 
+All six entry points (train.py, eval.py, python -m nin.sweep / nin.report /
+nin.summary / nin.bench) have the same shape: absl flags, a `main(argv)` that
+wraps the library call in `run`, and `sys.exit(cli.main(main))`. The `nin.*`
+modules define their flags in `define_flags()`, called only when run as a
+program, so that importing them (from a notebook, or from another absl
+program with its own --config or --workdir) defines no flag.
+
 A bad config, dataset or workdir prints one line naming the bad value and
 the valid choices, and exits with 2; a non-finite loss exits with 1; a run
 stopped by a signal exits with 128+N after saving a checkpoint.
@@ -30,16 +37,19 @@ _ERRORS = {errors.ConfigError: EXIT_USAGE, errors.DataError: EXIT_USAGE,
 
 
 def run(fn):
-  """Calls fn(), turning the project's known errors into a line on stderr and an exit code."""
+  """Calls fn(), turning the project's known errors into a line on stderr and an exit code.
+
+  The exit code is fn()'s own if it returns an int, else 0.
+  """
   try:
-    fn()
+    code = fn()
   except errors.Interrupted as e:
     print(str(e), file=sys.stderr, flush=True)
     return 128 + e.signum
   except tuple(_ERRORS) as e:
     print(f'Error: {e}', file=sys.stderr, flush=True)
     return next(code for kind, code in _ERRORS.items() if isinstance(e, kind))
-  return 0
+  return code if isinstance(code, int) else 0
 
 
 def _one_line(e: BaseException) -> str:

@@ -322,18 +322,19 @@ def write_report(root: str) -> str:
   return text
 
 
-def main(argv=None):
-  argv = sys.argv if argv is None else argv
+def define_flags():
+  """No flags: the sweep folder is the one argument."""
+
+
+def main(argv):
+  from absl import app
+  from nin import cli
   if len(argv) != 2:
-    print('Usage: python -m nin.report SWEEP_WORKDIR', file=sys.stderr)
-    return 2
-  try:
-    print(write_report(argv[1]))
-  except FileNotFoundError as e:
-    print(f'Error: {e}', file=sys.stderr)
-    return 2
-  return 0
+    raise app.UsageError('Usage: python -m nin.report SWEEP_WORKDIR', 2)
+  return cli.run(lambda: print(write_report(argv[1])))
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  from nin import cli
+  define_flags()
+  sys.exit(cli.main(main))

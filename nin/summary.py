@@ -108,8 +108,16 @@ def input_shape_for(config) -> tuple:
   return (size, size, 3)
 
 
-def main(argv):
+def define_flags():
   from absl import flags  # Lazy: the library functions above need no flags.
+  from ml_collections import config_flags
+  config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/nin.py:relu_only.')
+  flags.DEFINE_bool('json', False, 'Write the rows as JSON to stdout.')
+  flags.mark_flags_as_required(['config'])
+
+
+def main(argv):
+  from absl import flags
   from nin import cli
   from nin.errors import ConfigError
   from nin.registry import build_model
@@ -131,10 +139,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  from absl import flags
-  from ml_collections import config_flags
-  config_flags.DEFINE_config_file('config', None, 'Config file, e.g. configs/nin.py:relu_only.')
-  flags.DEFINE_bool('json', False, 'Write the rows as JSON to stdout.')
-  flags.mark_flags_as_required(['config'])
   from nin import cli
+  define_flags()
   sys.exit(cli.main(main))

@@ -26,6 +26,7 @@ import sys
 from absl import app, flags
 
 from nin import workdir as workdir_lib
+from nin.errors import ConfigError
 
 SWEEP_FILE = 'sweep.json'
 
@@ -36,7 +37,7 @@ def parse_overrides(pairs) -> dict:
   for pair in pairs:
     key, sep, text = pair.partition('=')
     if not sep or not key:
-      raise ValueError(f'--override {pair!r} is not KEY=VALUE (e.g. dataset.data_dir=/data)')
+      raise ConfigError(f'--override {pair!r} is not KEY=VALUE (e.g. dataset.data_dir=/data)')
     try:
       out[key] = ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -48,22 +49,25 @@ def load_sweep(spec: str, overrides=None) -> list:
   """Loads 'path/to/sweep.py[:arg]' and returns its runs, each with `overrides` added."""
   path, _, arg = spec.partition(':')
   if not os.path.isfile(path):
-    raise FileNotFoundError(f'No sweep file {path!r}')
+    raise ConfigError(f'No sweep file {path!r}')
   try:
     module = _load_module(path, 'sweep_module')
   except SyntaxError as e:
-    raise ValueError(f'Sweep file {path} does not parse: {e.msg} (line {e.lineno})') from None
+    raise ConfigError(f'Sweep file {path} does not parse: {e.msg} (line {e.lineno})') from None
   if not callable(getattr(module, 'get_sweep', None)):
-    raise ValueError(f'Sweep file {path} defines no get_sweep(arg)')
-  runs = module.get_sweep(arg or None)
+    raise ConfigError(f'Sweep file {path} defines no get_sweep(arg)')
+  try:
+    runs = module.get_sweep(arg or None)
+  except ValueError as e:  # A sweep file's own check of its argument (configs raise ValueError).
+    raise ConfigError(str(e)) from None
   for r in runs:
     missing = {'group', 'seed', 'config', 'overrides'} - set(r)
     if missing:
-      raise ValueError(f'Sweep run {r} lacks {", ".join(sorted(missing))}')
+      raise ConfigError(f'Sweep run {r} lacks {", ".join(sorted(missing))}')
   runs = [dict(r, overrides={**r['overrides'], **(overrides or {})}) for r in runs]
   names = [run_name(r) for r in runs]
   if len(set(names)) != len(names):
-    raise ValueError('Two runs of the sweep share a group and seed')
+    raise ConfigError('Two runs of the sweep share a group and seed')
   return runs
 
 
@@ -138,29 +142,35 @@ def _repo_root() -> str:
   return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def define_flags():
+  flags.DEFINE_string('workdir', None, 'Root folder of the sweep; each run gets a subfolder.')
+  flags.DEFINE_bool('dry_run', False, 'Print one train.py command per line and exit.')
+  flags.DEFINE_multi_string('override', [], 'KEY=VALUE set in every run\'s config '
+                            '(e.g. dataset.manual_dir=/data/cifar); repeatable.')
+  flags.mark_flags_as_required(['workdir'])
+
+
 def main(argv):
+  from nin import cli
   if len(argv) != 2:
-    raise app.UsageError('Usage: python -m nin.sweep SWEEP_FILE[:arg] --workdir DIR [--dry_run]')
+    raise app.UsageError(
+        'Usage: python -m nin.sweep SWEEP_FILE[:arg] --workdir DIR [--dry_run]', 2)
   spec, workdir = argv[1], flags.FLAGS.workdir
-  try:
+
+  def sweep():
     overrides = parse_overrides(flags.FLAGS.override)
     if flags.FLAGS.dry_run:
       for run in load_sweep(spec, overrides):
         print(shlex.join(command(run, workdir)))
       return 0
     results = run_sweep(spec, workdir, overrides=overrides)
-  except (FileNotFoundError, ValueError) as e:
-    print(f'Error: {e}', file=sys.stderr)
-    return 2
-  counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}
-  print('Sweep: ' + ', '.join(f'{n} {s}' for s, n in counts.items()), flush=True)
-  return 0 if set(results.values()) == {'finished'} else 1
+    counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}
+    print('Sweep: ' + ', '.join(f'{n} {s}' for s, n in counts.items()), flush=True)
+    return 0 if set(results.values()) == {'finished'} else 1
+  return cli.run(sweep)
 
 
 if __name__ == '__main__':
-  flags.DEFINE_string('workdir', None, 'Root folder of the sweep; each run gets a subfolder.')
-  flags.DEFINE_bool('dry_run', False, 'Print one train.py command per line and exit.')
-  flags.DEFINE_multi_string('override', [], 'KEY=VALUE set in every run\'s config '
-                            '(e.g. dataset.manual_dir=/data/cifar); repeatable.')
-  flags.mark_flags_as_required(['workdir'])
-  app.run(main)
+  from nin import cli
+  define_flags()
+  sys.exit(cli.main(main))
