@@ -50,6 +50,13 @@ def _best_metric(metrics):
   return metrics[BEST_METRIC]
 
 
+def best_record(evals):
+  """The eval record of the best checkpoint: the highest validation accuracy, and on a
+  tie the later step, as Orbax's BestN and `best_step` choose (a stable ascending sort,
+  last wins). None when there are no records."""
+  return max(evals, key=lambda r: (r[BEST_METRIC], r['step'])) if evals else None
+
+
 class Checkpointer:
 
   def __init__(self, workdir: str, keep: int = 3, keep_best: bool = True):

@@ -303,7 +303,7 @@ def _final_summary(config, dataset, pipe, state, writer, test, last_eval, compil
   validating = last_eval is not None
   spe = pipe.steps_per_epoch
   evals = writer.read('eval')
-  best = max(evals, key=lambda r: r['val_accuracy']) if evals else None
+  best = checkpoint.best_record(evals)
   train_records = writer.read('train')
   timed = [(r, r['step'] - prev['step']) for prev, r in zip(train_records, train_records[1:])
            if r.get('step_time') is not None]

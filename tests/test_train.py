@@ -149,7 +149,8 @@ def test_best_is_chosen_by_validation_and_test_is_evaluated_once(tmp_path):
   assert len(evals) == 4 and all('test_accuracy' not in r and 'test_loss' not in r for r in evals)
   assert all(sum(r['val_predicted']) == 56 for r in evals)
   final = runs.final(workdir)
-  best = max(evals, key=lambda r: r['val_accuracy'])
+  top = max(r['val_accuracy'] for r in evals)
+  best = [r for r in evals if r['val_accuracy'] == top][-1]  # A tie goes to the later step.
   assert (final['best_step'], final['best_val_accuracy']) == (best['step'], best['val_accuracy'])
   assert final['val_accuracy'] == pytest.approx(evals[-1]['val_accuracy'], abs=1e-6)
   run = evaluate.load_run(workdir, 'best')
