@@ -7,8 +7,10 @@ Orbax writes each checkpoint to a temporary folder and renames it when
 complete, so a run killed mid-write leaves the previous checkpoints intact.
 A checkpoint that still fails to restore (a damaged disk, a partial copy) is
 moved to `workdir/corrupt_checkpoints/` and the previous one is used instead,
-with a warning.
+with a warning. A save that the disk refuses (full, read-only) raises
+`StorageError` in one line; the checkpoints already complete stay as they are.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +22,7 @@ from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
 
 from nin import workdir as workdir_lib
+from nin.errors import StorageError, storage_problem
 
 BEST_METRIC = 'val_accuracy'
 
@@ -74,6 +77,8 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(preservation_policy=policy,
                                            enable_async_checkpointing=True, **best)
     self.keeps_best = keep_best
+    self._refused = None  # The StorageError of a save the disk refused.
+    self._saving = None   # The step of the latest save started.
     self._manager = self._open(options)
 
   def _open(self, options):
@@ -109,10 +114,35 @@ class Checkpointer:
   def save(self, step: int, state, metrics=None) -> None:
     """Starts an asynchronous save; `wait()` or the next save completes it."""
     metrics = {k: float(v) for k, v in (metrics or {}).items()} or None
-    self._manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics, force=True)
+    self._saving = step
+    with self._refusal():
+      self._manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics, force=True)
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    with self._refusal():
+      self._manager.wait_until_finished()
+
+  @contextlib.contextmanager
+  def _refusal(self):
+    """Turns a write the disk refuses (here or in an earlier asynchronous save) into one
+    StorageError, and removes the partial step so that its space is free again."""
+    try:
+      yield
+    except Exception as e:  # Orbax and TensorStore wrap the OSError in several types.
+      why = storage_problem(e)
+      if why is None:
+        raise
+      names = os.listdir(self.directory) if os.path.isdir(self.directory) else []
+      for name in names if jax.process_index() == 0 else ():
+        if name.endswith('.orbax-checkpoint-tmp'):
+          shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+      kept = [int(n) for n in names if n.isdigit()]  # The failed manager's own list is stale.
+      self._refused = StorageError(
+          f'Cannot write the checkpoint of step {self._saving} in {self.directory}: {why}. '
+          f'The complete checkpoints are kept '
+          f'({f"the latest: step {max(kept)}" if kept else "none yet"}); make room and run '
+          f'the same command again to resume')
+      raise self._refused from None
 
   def fits(self, step: int, target_state) -> bool:
     """Whether the arrays saved at `step` have the shapes of `target_state`'s.
@@ -166,5 +196,10 @@ class Checkpointer:
       self._manager = self._open(self._options)
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
+    reported = self._refused is not None
+    try:
+      self.wait()
+      self._manager.close()
+    except Exception:
+      if not reported:  # After a refused save, closing fails the same way: already said.
+        raise

@@ -8,8 +8,9 @@ program, so that importing them (from a notebook, or from another absl
 program with its own --config or --workdir) defines no flag.
 
 A bad config, dataset or workdir prints one line naming the bad value and
-the valid choices, and exits with 2; a non-finite loss exits with 1; a run
-stopped by a signal exits with 128+N after saving a checkpoint.
+the valid choices, and exits with 2; a non-finite loss, or a disk that refuses
+a write during the run, exits with 1; a run stopped by a signal exits with
+128+N after saving a checkpoint.
 """
 import logging as std_logging
 import re
@@ -28,12 +29,26 @@ _NOISE = ('OpenCV is not installed', 'Requested `tracked_metric`; did not provid
 
 class _DropNoise(std_logging.Filter):
   def filter(self, record):
-    return not str(record.msg).startswith(_NOISE)
+    if str(record.msg).startswith(_NOISE):
+      return False
+    # Orbax logs a refused asynchronous write from each of its threads, with a traceback;
+    # the checkpointer reports it once, in one line (errors.StorageError).
+    cause = record.exc_info[1] if record.exc_info else None
+    return not errors.storage_problem(cause or Exception(record.getMessage()))
+
+
+def _quiet_closed_loops(hook):
+  """sys.excepthook without the 'Event loop is closed' tracebacks that TensorStore's
+  threads print when an aborted Orbax write (a full disk) has closed its event loop."""
+  def excepthook(kind, value, tb):
+    if not (kind is RuntimeError and str(value) == 'Event loop is closed'):
+      hook(kind, value, tb)
+  return excepthook
 
 
 _ERRORS = {errors.ConfigError: EXIT_USAGE, errors.DataError: EXIT_USAGE,
            errors.WorkdirConflict: EXIT_USAGE, FileNotFoundError: EXIT_USAGE,
-           errors.NonFiniteLoss: 1}
+           errors.NonFiniteLoss: 1, errors.StorageError: 1}
 
 
 def run(fn):
@@ -49,6 +64,13 @@ def run(fn):
   except tuple(_ERRORS) as e:
     print(f'Error: {e}', file=sys.stderr, flush=True)
     return next(code for kind, code in _ERRORS.items() if isinstance(e, kind))
+  except OSError as e:  # A metrics or summary file that the disk refused.
+    why = errors.storage_problem(e)
+    if why is None:
+      raise
+    print(f'Error: cannot write {e.filename or "a file"}: {why}; nothing already saved was '
+          f'removed: make room and run the same command again', file=sys.stderr, flush=True)
+    return 1
   return code if isinstance(code, int) else 0
 
 
@@ -95,6 +117,7 @@ def main(main_fn):
       # one line, the sibling tasks' errors would be logged again at exit.
       std_logging.getLogger('asyncio').setLevel(std_logging.CRITICAL)
       std_logging.getLogger('absl').addFilter(_DropNoise())
+      sys.excepthook = _quiet_closed_loops(sys.excepthook)
     return main_fn(argv)
   try:
     app.run(quiet_main, flags_parser=_parse_flags)

@@ -1,9 +1,16 @@
 """Every error the project reports to a user; the command-line tools print each as one line.
 
 Exit codes (nin/cli.py): 2 for what the user can fix (a config, data, a workdir),
-1 for a non-finite loss, 128+N for a run stopped by signal N after saving.
+1 for a non-finite loss or a disk that refused a write (full, read-only), 128+N
+for a run stopped by signal N after saving.
 """
+import errno
 import signal
+
+# What a full, read-only or over-quota disk says, as errno and as text (Orbax and
+# TensorStore wrap the OSError in their own exceptions, keeping only its text).
+_STORAGE = {errno.ENOSPC: 'no space left on device', errno.EROFS: 'read-only file system',
+            errno.EDQUOT: 'disk quota exceeded'}
 
 
 class ConfigError(ValueError):
@@ -16,6 +23,23 @@ class WorkdirConflict(ValueError):
 
 class WorkdirBusy(WorkdirConflict):
   """Another train.py holds the workdir."""
+
+
+class StorageError(OSError):
+  """The workdir's disk refused a write (full, read-only, over quota); nothing saved is lost."""
+
+
+def storage_problem(e: BaseException):
+  """'no space left on device' (or read-only, over quota) if `e`, or what caused it, says so."""
+  while e is not None:
+    if isinstance(e, OSError) and e.errno in _STORAGE:
+      return _STORAGE[e.errno]
+    text = str(e).lower()
+    for why in _STORAGE.values():
+      if why in text:
+        return why
+    e = e.__cause__ or e.__context__
+  return None
 
 
 class DataError(RuntimeError):

@@ -22,7 +22,7 @@ import ml_collections
 from flax import traverse_util
 
 from nin import preprocess
-from nin.errors import ConfigError, WorkdirBusy, WorkdirConflict
+from nin.errors import ConfigError, WorkdirBusy, WorkdirConflict, storage_problem
 
 CONFIG_FILE = 'config.json'
 METRICS_FILE = 'metrics.jsonl'
@@ -83,11 +83,16 @@ def lock(workdir):
 def prepare(config, workdir, overwrite) -> int:
   """Locks the workdir, empties it if asked, and writes the config; returns the lock."""
   fd = lock(workdir)
-  if overwrite:  # Keep the locked directory itself.
-    for name in os.listdir(workdir):
-      path = os.path.join(workdir, name)
-      shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
-  write_atomically(os.path.join(workdir, CONFIG_FILE), config_to_json(config))
+  try:
+    if overwrite:  # Keep the locked directory itself.
+      for name in os.listdir(workdir):
+        path = os.path.join(workdir, name)
+        shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+    write_atomically(os.path.join(workdir, CONFIG_FILE), config_to_json(config))
+  except OSError as e:  # A read-only or full disk: refused before anything ran.
+    os.close(fd)
+    raise WorkdirConflict(f'Cannot write to --workdir {workdir}: '
+                          f'{storage_problem(e) or e.strerror}') from None
   return fd
 
 
