@@ -1,8 +1,20 @@
-"""Test setup: CPU only, quiet TensorFlow, and fixtures shared across files."""
+"""Test setup: CPU only, quiet TensorFlow, one compilation cache, and shared fixtures."""
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+# Dozens of tests start train.py on the same small configs; each would compile the same
+# steps again (about 15 of its 19 seconds). JAX's persistent compilation cache lets every
+# process after the first load them. The first conftest to run (pytest's, before xdist
+# starts its workers) makes the folder; the workers and every subprocess inherit it.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='nin-test-jax-cache-')
+  atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], True)
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 from nin import xla_flags  # noqa: E402
 
