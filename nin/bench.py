@@ -129,7 +129,7 @@ def step_figures(p) -> dict:
 
 
 def bench_input(batch_size, steps, mesh, num_train=10_000) -> dict:
-  ds = data._synthetic(num_train, 100, 32)
+  ds = data.synthetic(num_train, 100, 32)
   pipe = pipeline.Pipeline(ds, mesh, batch_size, 100, seed=0)
   jax.block_until_ready(pipe.train_batch(0, 0))
   spe = pipe.steps_per_epoch

@@ -99,8 +99,8 @@ def load(config) -> Dataset:
   if config.name == 'digits':
     ds = _digits()
   elif config.name == 'synthetic':
-    ds = _synthetic(config.synthetic_train, config.synthetic_test, config.image_size,
-                    config.get('synthetic_classes', 10))
+    ds = synthetic(config.synthetic_train, config.synthetic_test, config.image_size,
+                   config.get('synthetic_classes', 10))
   else:
     ds = _tfds(config.name, config.data_dir or None, config.manual_dir or None,
                config.get('verify_checksum', True))
@@ -134,7 +134,7 @@ def _digits() -> Dataset:
                  [str(i) for i in range(10)])
 
 
-def _synthetic(num_train: int, num_test: int, size: int, classes: int = 10) -> Dataset:
+def synthetic(num_train: int, num_test: int, size: int, classes: int = 10) -> Dataset:
   """Random images and labels (for benchmarks and smoke tests): no I/O, nothing to learn."""
   rng = np.random.default_rng(0)
   def split(n):

@@ -20,7 +20,8 @@ from nin.errors import ConfigError
 DATA = 'data'
 
 
-def _launched_as_several_processes() -> bool:
+def launched_as_several_processes() -> bool:
+  """Whether a launcher (coordinator address, SLURM, Cloud TPU) started several processes."""
   if os.environ.get('JAX_COORDINATOR_ADDRESS'):
     return True
   if int(os.environ.get('SLURM_NTASKS', '1')) > 1:
@@ -39,7 +40,7 @@ def _int_env(name):
 
 def initialize() -> None:
   """Joins the other processes when launched as one of several; idempotent."""
-  if not _launched_as_several_processes() or jax.distributed.is_initialized():
+  if not launched_as_several_processes() or jax.distributed.is_initialized():
     return
   num, pid = _int_env('NIN_NUM_PROCESSES'), _int_env('NIN_PROCESS_ID')
   if (num is None) != (pid is None):

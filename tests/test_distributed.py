@@ -25,7 +25,7 @@ def test_several_processes_are_detected_from_the_launcher(monkeypatch, env, expe
     monkeypatch.delenv(k, raising=False)
   for k, v in env.items():
     monkeypatch.setenv(k, v)
-  assert distributed._launched_as_several_processes() is expected
+  assert distributed.launched_as_several_processes() is expected
 
 
 def test_mesh_spans_every_device_on_one_data_axis():
