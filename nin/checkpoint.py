@@ -9,6 +9,10 @@ A checkpoint that still fails to restore (a damaged disk, a partial copy) is
 moved to `workdir/corrupt_checkpoints/` and the previous one is used instead,
 with a warning. A save that the disk refuses (full, read-only) raises
 `StorageError` in one line; the checkpoints already complete stay as they are.
+
+Readers (eval.py, notebooks) use `complete_steps`, `best_step`, `fits` and
+`read` instead of a `Checkpointer`: they look only at finished steps, change
+nothing in the workdir, and can run beside the train.py that writes it.
 """
 import contextlib
 import json
@@ -58,6 +62,63 @@ def best_record(evals):
   tie the later step, as Orbax's BestN and `best_step` choose (a stable ascending sort,
   last wins). None when there are no records."""
   return max(evals, key=lambda r: (r[BEST_METRIC], r['step'])) if evals else None
+
+
+def _step_dir(workdir: str, step: int) -> str:
+  return os.path.join(workdir, workdir_lib.CHECKPOINTS, str(step))
+
+
+def complete_steps(workdir: str) -> list:
+  """The steps with a complete checkpoint, oldest first. Reads only: a step that a running
+  train.py is writing (a temporary folder) or deleting (its metadata gone) is not listed."""
+  directory = os.path.join(workdir, workdir_lib.CHECKPOINTS)
+  names = os.listdir(directory) if os.path.isdir(directory) else []
+  return sorted(int(n) for n in names
+                if n.isdigit() and _damage(os.path.join(directory, n)) is None)
+
+
+def best_step(workdir: str, steps=None):
+  """The complete step that a Checkpointer calls best (`best_record`), or None if no step
+  has a validation score."""
+  scored = []
+  for step in complete_steps(workdir) if steps is None else steps:
+    try:
+      with open(os.path.join(_step_dir(workdir, step), 'metrics', 'metrics')) as f:
+        scored.append({'step': step, BEST_METRIC: float(json.load(f)[BEST_METRIC])})
+    except (OSError, ValueError, KeyError, TypeError):  # No score, or the step just went.
+      continue
+  best = best_record(scored)
+  return best['step'] if best else None
+
+
+def _abstract(target_state):
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, target_state)
+
+
+def fits(workdir: str, step: int, target_state) -> bool:
+  """Whether the arrays saved at `step` have the shapes of `target_state`'s.
+
+  Checked from the saved metadata before restoring: a restore into another
+  architecture fails deep inside Orbax's asynchronous reads.
+  """
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)  # Orbax warns that the item has no step metadata.
+  try:
+    with contextlib.closing(ocp.StandardCheckpointer()) as reader:
+      metadata = reader.metadata(os.path.join(_step_dir(workdir, step), 'default'))
+  finally:
+    logging.set_verbosity(verbosity)
+  saved = jax.tree.leaves(getattr(metadata, 'item_metadata', metadata))
+  def shapes(leaves):
+    return sorted(tuple(x.shape) for x in leaves if hasattr(x, 'shape'))
+  return shapes(saved) == shapes(jax.tree.leaves(target_state))
+
+
+def read(workdir: str, step: int, target_state):
+  """The state saved at `step`, in the structure and shardings of `target_state`."""
+  with contextlib.closing(ocp.StandardCheckpointer()) as reader:
+    return reader.restore(os.path.join(_step_dir(workdir, step), 'default'),
+                          _abstract(target_state))
 
 
 class Checkpointer:
@@ -144,31 +205,13 @@ class Checkpointer:
           f'the same command again to resume')
       raise self._refused from None
 
-  def fits(self, step: int, target_state) -> bool:
-    """Whether the arrays saved at `step` have the shapes of `target_state`'s.
-
-    Checked from the saved metadata before restoring: a restore into another
-    architecture fails deep inside Orbax's asynchronous reads.
-    """
-    path = os.path.join(self.directory, str(step), 'default')
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity(logging.ERROR)  # Orbax warns that the item has no step metadata.
-    try:
-      metadata = ocp.StandardCheckpointer().metadata(path)
-    finally:
-      logging.set_verbosity(verbosity)
-    saved = jax.tree.leaves(getattr(metadata, 'item_metadata', metadata))
-    def shapes(leaves):
-      return sorted(tuple(x.shape) for x in leaves if hasattr(x, 'shape'))
-    return shapes(saved) == shapes(jax.tree.leaves(target_state))
-
   def restore(self, target_state, step=None):
     """Restores `step` (default: the latest readable one) into the target's structure.
 
     Returns (state, step), or (None, None) when there is no checkpoint. An
     unreadable latest checkpoint is moved aside and the one before it is tried.
     """
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_state)
+    abstract = _abstract(target_state)
     candidates = [step] if step is not None else sorted(self.steps(), reverse=True)
     for i, s in enumerate(candidates):
       try:

@@ -7,9 +7,11 @@
 `which='best'` is the checkpoint with the best validation accuracy; the split
 evaluated is the test split unless `split='validation'`.
 """
+import collections
 import dataclasses
 import json
 import os
+import time
 from typing import Any
 
 import jax
@@ -52,38 +54,41 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
     raise ConfigError(f'{workdir} was trained without a validation split '
                       f'(dataset.validation_examples=0), so it has no best checkpoint; '
                       f'use the latest')
-  if not os.path.isdir(os.path.join(workdir, workdir_lib.CHECKPOINTS)):
-    raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
-  ckpt = checkpoint.Checkpointer(workdir, keep_best=validating)  # Restores only: nothing is deleted.
-  try:
-    state, step = _restore(ckpt, init, workdir, which)
-  except BaseException:
-    try:  # The error that matters is the one above, not a failing close after it.
-      ckpt.close()
-    except Exception:  # noqa: BLE001
-      pass
-    raise
-  ckpt.close()
+  state, step = _restore(workdir, init, which)
   return Run(workdir, config, model, state, step)
 
 
-def _restore(ckpt, init, workdir, which):
-  latest = ckpt.latest_step()
-  step = ckpt.best_step() if which == 'best' else latest
-  if latest is None:
-    raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
-  if step is None:
-    raise FileNotFoundError(f'{workdir} holds no checkpoint with a validation score yet '
-                            f'(the latest, step {latest}, has none): use --checkpoint=latest')
-  target = init()
-  try:
-    if not ckpt.fits(step, target):
-      raise ValueError('the saved arrays have other shapes')
-    return ckpt.restore(target, step=step)
-  except Exception as e:  # Orbax raises many types for a tree that does not match.
-    raise ConfigError(f'The checkpoint at step {step} in {workdir} does not fit the model '
-                      f'of its config.json ({type(e).__name__}: '
-                      f'{str(e).splitlines()[0][:160] if str(e) else ""})') from None
+def _restore(workdir, init, which, patience_sec=60.0):
+  """Reads the latest or best complete checkpoint, changing nothing in the workdir.
+
+  Beside a running train.py, the step chosen may be deleted (superseded) while it
+  is read: then the choice is made again from what is on disk by then. A step
+  that fails twice while still complete does not fit the model.
+  """
+  deadline, failures = time.time() + patience_sec, collections.Counter()
+  while True:
+    steps = checkpoint.complete_steps(workdir)
+    if not steps:
+      raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
+    step = checkpoint.best_step(workdir, steps) if which == 'best' else steps[-1]
+    if step is None:
+      raise FileNotFoundError(f'{workdir} holds no checkpoint with a validation score yet '
+                              f'(the latest, step {steps[-1]}, has none): use --checkpoint=latest')
+    target = init()
+    try:
+      if not checkpoint.fits(workdir, step, target):
+        raise ValueError('the saved arrays have other shapes')
+      return checkpoint.read(workdir, step, target), step
+    except Exception as e:  # Orbax raises many types for a tree that does not match.
+      failures[step] += 1
+      if failures[step] >= 2 and step in checkpoint.complete_steps(workdir):
+        raise ConfigError(f'The checkpoint at step {step} in {workdir} does not fit the model '
+                          f'of its config.json ({type(e).__name__}: '
+                          f'{str(e).splitlines()[0][:160] if str(e) else ""})') from None
+      if time.time() > deadline:
+        raise FileNotFoundError(f'The checkpoints in {workdir} kept changing while they were '
+                                f'read (a run is saving there); run the same command again')
+      time.sleep(0.2)
 
 
 def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,

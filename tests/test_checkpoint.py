@@ -1,7 +1,12 @@
-"""The best checkpoint kept on disk is the one the run's records call best."""
+"""Checkpoints: the best on disk is the one the records call best; readers change nothing."""
+import os
+
 import numpy as np
 
-from nin import checkpoint
+import runs
+from nin import checkpoint, evaluate
+
+PLAIN = ('--config', 'configs/plain.py:smoke')
 
 
 def test_a_tie_in_validation_accuracy_goes_to_the_later_step_on_disk_and_in_the_records(
@@ -19,3 +24,38 @@ def test_a_tie_in_validation_accuracy_goes_to_the_later_step_on_disk_and_in_the_
   assert step == 24 and state['w'].tolist() == [24.0, 24.0]
   ckpt.close()
   assert checkpoint.best_record([]) is None
+
+
+def _snapshot(workdir):
+  return sorted(os.path.relpath(os.path.join(d, f), workdir)
+                for d, _, files in os.walk(workdir) for f in files + ['.'])
+
+
+def test_readers_pick_complete_steps_and_change_nothing(tmp_path):
+  workdir = str(tmp_path / 'run')
+  runs.cli('train.py', *PLAIN, '--workdir', workdir, '--config.num_epochs=3',
+           '--config.keep_checkpoints=3', check=True)
+  os.makedirs(os.path.join(workdir, 'checkpoints', '99'))  # Being written, or foreign.
+  before = _snapshot(workdir)
+  assert checkpoint.complete_steps(workdir) == [8, 16, 24]
+  records = [r for r in runs.records(workdir) if r['kind'] == 'eval']
+  assert checkpoint.best_step(workdir) == checkpoint.best_record(records)['step']
+  assert evaluate.load_run(workdir, 'latest').step == 24
+  assert evaluate.load_run(workdir, 'best').step == checkpoint.best_step(workdir)
+  assert _snapshot(workdir) == before  # Nothing set aside, created or removed.
+
+
+def test_eval_beside_a_run_that_is_saving_reads_only_complete_checkpoints(tmp_path):
+  workdir = str(tmp_path / 'run')
+  # A checkpoint every 8 steps, the previous one deleted each time: a reader races both.
+  trainer = runs.start('train.py', *PLAIN, '--workdir', workdir, '--config.num_epochs=100',
+                       '--config.keep_checkpoints=1')
+  loaded = []
+  while trainer.poll() is None:
+    if checkpoint.complete_steps(workdir):
+      loaded.append(evaluate.load_run(workdir, 'latest' if len(loaded) % 2 else 'best').step)
+  out, err = trainer.communicate()
+  assert trainer.returncode == 0, err
+  assert len(loaded) >= 3 and all(s % 8 == 0 for s in loaded), loaded
+  assert not os.path.exists(os.path.join(workdir, 'corrupt_checkpoints'))
+  assert runs.final(workdir)['step'] == 100 * 8
