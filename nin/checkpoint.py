@@ -197,7 +197,7 @@ class Checkpointer:
       for name in names if jax.process_index() == 0 else ():
         if name.endswith('.orbax-checkpoint-tmp'):
           shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
-      kept = [int(n) for n in names if n.isdigit()]  # The failed manager's own list is stale.
+      kept = complete_steps(self.workdir)  # The failed manager's own list is stale.
       self._refused = StorageError(
           f'Cannot write the checkpoint of step {self._saving} in {self.directory}: {why}. '
           f'The complete checkpoints are kept '
