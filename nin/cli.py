@@ -37,13 +37,19 @@ class _DropNoise(std_logging.Filter):
     return not errors.storage_problem(cause or Exception(record.getMessage()))
 
 
-def _quiet_closed_loops(hook):
-  """sys.excepthook without the 'Event loop is closed' tracebacks that TensorStore's
-  threads print when an aborted Orbax write (a full disk) has closed its event loop."""
-  def excepthook(kind, value, tb):
-    if not (kind is RuntimeError and str(value) == 'Event loop is closed'):
-      hook(kind, value, tb)
-  return excepthook
+def _closed_loop(kind, value) -> bool:
+  """TensorStore's threads report 'Event loop is closed' when an aborted Orbax write (a
+  full disk) or read (a step deleted meanwhile) has closed its event loop: noise, as the
+  failure itself is reported in one line."""
+  return kind is RuntimeError and str(value) == 'Event loop is closed'
+
+
+def _quiet_closed_loops():
+  excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+  sys.excepthook = lambda kind, value, tb: (
+      None if _closed_loop(kind, value) else excepthook(kind, value, tb))
+  sys.unraisablehook = lambda u: (
+      None if _closed_loop(u.exc_type, u.exc_value) else unraisablehook(u))
 
 
 _ERRORS = {errors.ConfigError: EXIT_USAGE, errors.DataError: EXIT_USAGE,
@@ -117,7 +123,7 @@ def main(main_fn):
       # one line, the sibling tasks' errors would be logged again at exit.
       std_logging.getLogger('asyncio').setLevel(std_logging.CRITICAL)
       std_logging.getLogger('absl').addFilter(_DropNoise())
-      sys.excepthook = _quiet_closed_loops(sys.excepthook)
+      _quiet_closed_loops()
     return main_fn(argv)
   try:
     app.run(quiet_main, flags_parser=_parse_flags)

@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 
 import runs
 from nin import checkpoint, evaluate
@@ -45,6 +46,9 @@ def test_readers_pick_complete_steps_and_change_nothing(tmp_path):
   assert _snapshot(workdir) == before  # Nothing set aside, created or removed.
 
 
+# A read of a step that the run deletes meanwhile fails inside TensorStore, whose threads
+# then report their closed event loop as unraisable; the reader chooses again.
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
 def test_eval_beside_a_run_that_is_saving_reads_only_complete_checkpoints(tmp_path):
   workdir = str(tmp_path / 'run')
   # A checkpoint every 8 steps, the previous one deleted each time: a reader races both.
