@@ -166,10 +166,8 @@ class Checkpointer:
   def steps(self):
     return list(self._manager.all_steps())
 
-  def latest_step(self):
-    return self._manager.latest_step()
-
   def best_step(self):
+    """Orbax's own choice of best step (readers use the module's `best_step`, its twin)."""
     return self._manager.best_step() if self.keeps_best else None
 
   def save(self, step: int, state, metrics=None) -> None:
