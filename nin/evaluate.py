@@ -66,6 +66,7 @@ def _restore(workdir, init, which, patience_sec=60.0):
   that fails twice while still complete does not fit the model.
   """
   deadline, failures = time.time() + patience_sec, collections.Counter()
+  target = None  # Initialised once, and only when there is a step to read into.
   while True:
     steps = checkpoint.complete_steps(workdir)
     if not steps:
@@ -74,7 +75,7 @@ def _restore(workdir, init, which, patience_sec=60.0):
     if step is None:
       raise FileNotFoundError(f'{workdir} holds no checkpoint with a validation score yet '
                               f'(the latest, step {steps[-1]}, has none): use --checkpoint=latest')
-    target = init()
+    target = init() if target is None else target
     try:
       if not checkpoint.fits(workdir, step, target):
         raise ValueError('the saved arrays have other shapes')
