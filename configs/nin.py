@@ -46,30 +46,18 @@ from configs import common
 
 VARIANTS = ('paper', 'relu_only', 'relu_only_matched', 'linear', 'fc', 'fc_dropout', 'no_dropout',
             'cpu', 'digits', 'smoke')
-PAPER_BLOCKS = ((5, (192, 160, 96)), (5, (192, 192, 192)), (3, (192, 192, 10)))
-RELU_ONLY_BLOCKS = ((5, (192,)), (5, (192,)), (3, (192, 10)))
-RELU_ONLY_MATCHED_BLOCKS = ((5, (96,)), (5, (192,)), (3, (192, 10)))
-
-
-def _scale(blocks, num_classes, divisor):
-  """Divides hidden widths by `divisor`, keeping the class count at the end."""
-  out = []
-  for k, widths in blocks:
-    out.append((k, tuple(max(8, w // divisor) for w in widths)))
-  last_k, last_w = out[-1]
-  out[-1] = (last_k, last_w[:-1] + (num_classes,))
-  return tuple(out)
 
 
 def get_config(arg=None):
   variants = common.parse_variants(arg, VARIANTS)
   c = common.get_base_config()
   c.model.name = 'nin'
-  c.model.blocks = PAPER_BLOCKS
-  if 'relu_only' in variants:
-    c.model.blocks = RELU_ONLY_BLOCKS
-  if 'relu_only_matched' in variants:
-    c.model.blocks = RELU_ONLY_MATCHED_BLOCKS
+  # A block table of models/nin.py by name (or a table written out: see there).
+  c.model.blocks = 'paper'
+  for name in ('relu_only', 'relu_only_matched'):
+    if name in variants:
+      c.model.blocks = name
+  c.model.width_divisor = 1
   c.model.pools = ('max', 'avg')
   c.model.linear_1x1 = 'linear' in variants
   c.model.dropout_rate = 0.5
@@ -82,15 +70,15 @@ def get_config(arg=None):
 
   if 'cpu' in variants:
     common.cifar_cpu(c)
-    c.model.blocks = _scale(c.model.blocks, 10, 4)
+    c.model.width_divisor = 4
   if 'digits' in variants:
     common.digits(c)
-    c.model.blocks = _scale(c.model.blocks, 10, 3)
+    c.model.width_divisor = 3
     c.model.use_bn = True
     c.model.dropout_rate = 0.2
   if 'smoke' in variants:
     common.smoke(c)
-    c.model.blocks = _scale(c.model.blocks, 10, 12)
+    c.model.width_divisor = 12
   if 'no_dropout' in variants:  # Last: the dataset variants set their own rate.
     c.model.dropout_rate = 0.0
   return c

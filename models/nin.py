@@ -7,10 +7,11 @@ dropout 0.5 after both, global average pooling over the last block's 10 maps
 (no fully connected layer). 966,986 parameters with biases.
 
 Ablations, each a different `blocks` / `linear_1x1` (see configs/nin.py):
-- RELU_ONLY_BLOCKS: every hidden 1x1 layer replaced by "just a ReLU". After the
-  conv's own ReLU another ReLU is the identity (relu(relu(x)) = relu(x)), so
+- blocks='relu_only': every hidden 1x1 layer replaced by "just a ReLU". After
+  the conv's own ReLU another ReLU is the identity (relu(relu(x)) = relu(x)), so
   this removes the per-pixel MLP entirely; the classifier 1x1 stays, since
-  something must map 192 maps to 10 classes.
+  something must map 192 maps to 10 classes. 'relu_only_matched' narrows
+  block 1 to 96 maps, so that every kxk conv reads as many channels as in NiN.
 - linear_1x1=True: the 1x1 layers keep their weights but lose their ReLUs.
   Each block is then a single kxk conv in disguise (`fold_linear_nin`).
 
@@ -42,6 +43,7 @@ each map is centred per channel, so roughly half its pixels are positive
 whatever the filter, and He init is kept (a zero kernel behind BatchNorm
 would divide a zero variance).
 """
+import ast
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -53,15 +55,48 @@ CLASS_MAP_INITS = ('he', 'zeros')
 HEADS = ('gap', 'fc')
 CLASS_MAP_BIAS = 1.0  # With class_map_init='zeros': the margin every map starts with.
 
-# (kernel size, (conv width, 1x1 widths...)) per mlpconv block.
-PAPER_BLOCKS = ((5, (192, 160, 96)), (5, (192, 192, 192)), (3, (192, 192, 10)))
-RELU_ONLY_BLOCKS = ((5, (192,)), (5, (192,)), (3, (192, 10)))
+# The block tables, by name: (kernel size, (conv width, 1x1 widths...)) per mlpconv block.
+BLOCKS = {
+    'paper': ((5, (192, 160, 96)), (5, (192, 192, 192)), (3, (192, 192, 10))),
+    'relu_only': ((5, (192,)), (5, (192,)), (3, (192, 10))),
+    'relu_only_matched': ((5, (96,)), (5, (192,)), (3, (192, 10))),
+}
+MIN_WIDTH = 8  # What `width_divisor` leaves at least, so narrow variants stay trainable.
+
+
+def block_table(blocks, width_divisor: int = 1, num_classes: int = 10):
+  """The (kernel size, widths) table that `NiN(blocks, width_divisor)` builds.
+
+  `blocks` is a name in BLOCKS or a table written out (also as its Python
+  literal, as a command-line override of a name arrives). Hidden widths are
+  divided by `width_divisor` (at least MIN_WIDTH); the last layer has one map
+  per class, whatever the table says (10 in the paper).
+  """
+  if isinstance(blocks, str):
+    if blocks in BLOCKS:
+      blocks = BLOCKS[blocks]
+    else:
+      try:
+        blocks = ast.literal_eval(blocks)
+      except (ValueError, SyntaxError):
+        raise ValueError(f'Unknown NiN blocks {blocks!r}; valid: {", ".join(BLOCKS)}, '
+                         f'or a table such as {BLOCKS["relu_only"]}') from None
+  if not isinstance(width_divisor, int) or width_divisor < 1:
+    raise ValueError(f'NiN width_divisor={width_divisor!r} must be a positive integer')
+  table = [(k, tuple(widths)) for k, widths in blocks]
+  if width_divisor > 1:
+    table = [(k, tuple(max(MIN_WIDTH, w // width_divisor) for w in widths))
+             for k, widths in table]
+  k, widths = table[-1]
+  table[-1] = (k, widths[:-1] + (num_classes,))
+  return tuple(table)
 
 
 class NiN(nn.Module):
   """NiN for 32x32 inputs; the last block's last layer has `num_classes` maps."""
   num_classes: int = 10
-  blocks: Sequence[Any] = PAPER_BLOCKS
+  blocks: Any = 'paper'       # A name in BLOCKS, or a table (see `block_table`).
+  width_divisor: int = 1      # Hidden widths divided by this (the cpu/digits/smoke variants).
   pools: Sequence[str] = ('max', 'avg')
   linear_1x1: bool = False
   dropout_rate: float = 0.5
@@ -79,18 +114,15 @@ class NiN(nn.Module):
     maps (N, H', W', num_classes) that the head reads, H' = H / 4."""
     if self.head not in HEADS:
       raise ValueError(f'Unknown NiN head {self.head!r}; valid: {", ".join(HEADS)}')
-    if len(self.pools) != len(self.blocks) - 1:
-      raise ValueError(f'NiN: need one pool between blocks, got pools={self.pools}')
     if self.class_map_init not in CLASS_MAP_INITS:
       raise ValueError(f'Unknown class_map_init {self.class_map_init!r}; '
                        f'valid: {", ".join(CLASS_MAP_INITS)}')
     last_init = None
     if self.class_map_init == 'zeros' and not self.use_bn:
       last_init = (nn.initializers.zeros_init(), nn.initializers.constant(CLASS_MAP_BIAS))
-    # The last layer has one map per class, whatever `blocks` says (10 in the paper).
-    blocks = [tuple(b) for b in self.blocks]
-    k, widths = blocks[-1]
-    blocks[-1] = (k, tuple(widths[:-1]) + (self.num_classes,))
+    blocks = block_table(self.blocks, self.width_divisor, self.num_classes)
+    if len(self.pools) != len(blocks) - 1:
+      raise ValueError(f'NiN: need one pool between blocks, got pools={self.pools}')
     x = x.astype(self.dtype)
     for i, (k, widths) in enumerate(blocks):
       x = layers.MlpConv(k, tuple(widths), linear_1x1=self.linear_1x1,
@@ -123,22 +155,22 @@ def gap_as_fc_kernel(map_shape):
   return jnp.tile(jnp.eye(c) / (h * w), (h * w, 1))
 
 
-def fold_linear_nin(params, blocks):
+def fold_linear_nin(params):
   """Folds every linear 1x1 layer of a `linear_1x1=True` NiN into its conv.
 
   Returns `(folded_blocks, folded_params)` for a NiN with no 1x1 layer at all
   whose outputs equal the linear model's: each block becomes one kxk conv of
-  the block's output width.
+  the block's output width. The block table is read from the parameters.
   """
   folded_blocks, folded = [], {}
-  for i, (k, widths) in enumerate(blocks):
+  for i in range(len([name for name in params if name.startswith('block')])):
     block = params[f'block{i + 1}']
     if any('bn' in unit for unit in block.values()):
       raise ValueError('fold_linear_nin needs a model without BatchNorm')
     kernel, bias = block['conv']['conv']['kernel'], block['conv']['conv']['bias']
-    for j in range(1, len(widths)):
+    for j in range(1, len(block)):
       dense = block[f'mlp{j}']['conv']
       kernel, bias = layers.fold_linear_1x1(kernel, bias, dense['kernel'], dense['bias'])
-    folded_blocks.append((k, (kernel.shape[-1],)))
+    folded_blocks.append((kernel.shape[0], (kernel.shape[-1],)))
     folded[f'block{i + 1}'] = {'conv': {'conv': {'kernel': kernel, 'bias': bias}}}
   return tuple(folded_blocks), folded

@@ -20,6 +20,10 @@ FIELD_CHOICES = {
     'googlenet': {'pool_impl': pooling.IMPLS},
     'plain': {'pool_impl': pooling.IMPLS},
 }
+# Model fields checked by the family's own function, which raises ValueError.
+FIELD_CHECKS = {
+    'nin': lambda m: nin_model.block_table(m.blocks, m.width_divisor, m.num_classes),
+}
 
 
 def check_choice(what: str, value: Any, choices) -> None:
@@ -42,4 +46,9 @@ def build_model(model_config: Mapping[str, Any], **overrides) -> nn.Module:
   if unknown:
     raise ConfigError(f'Unknown argument(s) {", ".join(unknown)} for model {name!r}; '
                       f'valid: {", ".join(sorted(fields))}')
-  return cls(**kwargs)
+  model = cls(**kwargs)
+  try:
+    FIELD_CHECKS.get(name, lambda m: None)(model)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  return model

@@ -55,7 +55,7 @@ def test_eval_on_a_checkpoint_of_another_architecture(tmp_path):
   workdir = tmp_path / 'run'
   runs.cli('train.py', *SMOKE, '--workdir', str(workdir), '--config.num_train_steps=1', check=True)
   config = json.loads((workdir / 'config.json').read_text())
-  config['model']['blocks'][0][1][0] += 8  # A wider first conv than the one saved.
+  config['model']['width_divisor'] //= 2  # Twice the widths of the model saved.
   (workdir / 'config.json').write_text(json.dumps(config))
   _one_line_exit_2(runs.cli('eval.py', '--workdir', str(workdir)), 'does not fit the model')
 

@@ -41,6 +41,21 @@ def test_ablations_change_only_what_they_claim():
   assert shapes['block3']['conv']['conv']['kernel'].shape == (3, 3, 192, 192)
 
 
+def test_block_tables_by_name_written_out_or_narrowed():
+  paper = nin_model.BLOCKS['paper']
+  as_json = [[5, [192, 160, 96]], [5, [192, 192, 192]], [3, [192, 192, 10]]]  # config.json's form
+  assert nin_model.block_table('paper') == nin_model.block_table(as_json) == paper
+  assert nin_model.block_table(str(paper)) == paper  # A table given on the command line.
+  assert nin_model.block_table('relu_only_matched', 4, 100) == ((5, (24,)), (5, (48,)), (3, (48, 100)))
+  assert nin_model.block_table('paper', 48) == ((5, (8, 8, 8)), (5, (8, 8, 8)), (3, (8, 8, 10)))
+  model = nin_config.get_config().model
+  for field, value, message in (
+      ('blocks', 'papr', "Unknown NiN blocks 'papr'; valid: paper, relu_only, relu_only_matched"),
+      ('width_divisor', 0, 'NiN width_divisor=0 must be a positive integer')):
+    with pytest.raises(registry.ConfigError, match=message):
+      registry.build_model({**model, field: value})
+
+
 def _logits_for_all_impls(config, size=32, batch=2):
   x = jax.random.normal(jax.random.key(1), (batch, size, size, 3))
   model = registry.build_model(config.model)
@@ -71,7 +86,7 @@ def test_linear_nin_folds_into_a_nin_without_1x1_layers():
   model = registry.build_model(config.model)
   x = jax.random.normal(jax.random.key(2), (2, 32, 32, 3))
   params = model.init(jax.random.key(0), x)['params']
-  blocks, folded = nin_model.fold_linear_nin(params, config.model.blocks)
+  blocks, folded = nin_model.fold_linear_nin(params)
   assert blocks == ((5, (96,)), (5, (192,)), (3, (10,)))
   folded_model = nin_model.NiN(blocks=blocks)
   assert _n_params(folded) < _n_params(params)
@@ -84,7 +99,7 @@ def test_fold_refuses_batchnorm():
   config = nin_config.get_config('linear')
   variables = _init_shapes(registry.build_model(config.model))
   with pytest.raises(ValueError, match='BatchNorm'):
-    nin_model.fold_linear_nin(variables['params'], config.model.blocks)
+    nin_model.fold_linear_nin(variables['params'])
 
 
 def test_unknown_model_name_lists_the_valid_names():

@@ -118,6 +118,7 @@ def test_overrides_reach_model_and_optimizer(tmp_path):
 @pytest.mark.parametrize('override,message', [
     ('--config.model.name=resnet', "Unknown model name 'resnet'; valid: nin, googlenet, plain"),
     ('--config.model.head=mlp', "Unknown model.head 'mlp'; valid: gap, fc"),
+    ('--config.model.blocks=papr', "Unknown NiN blocks 'papr'; valid: paper, relu_only"),
     ('--config.dataset.name=mnist', "Unknown dataset name 'mnist'; valid: cifar10, cifar100"),
     ('--config.optimizer.name=lion', "Unknown optimizer 'lion'; valid: sgd, adamw"),
     ('--config.schedule.name=exp', "Unknown schedule 'exp'; valid: constant, cosine"),
