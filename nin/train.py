@@ -192,109 +192,146 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
     print(f'Resuming from step {restored_step} in {workdir}', flush=True)
   writer = metrics.MetricWriter(workdir, resume_step=start, total_steps=end)
 
-  # 4. Signals: finish the current step, save, and stop.
-  received = []
-  old_handlers = {}
-  if handle_signals:
-    for sig in (signal.SIGTERM, signal.SIGINT):
-      old_handlers[sig] = signal.signal(sig, lambda s, _: received.append(s))
-
-  def stop_requested(done) -> bool:
-    """Whether to stop after step `done`; every process answers alike.
-
-    One process decides alone at every step. Several agree through a collective
-    every `log_every_steps` (and at the end), so that a signal to any of them
-    stops all at the same step with one checkpoint: a process that stopped on
-    its own would leave the others waiting in a collective forever.
-    """
-    if jax.process_count() == 1:
-      return bool(received)
-    if done % config.log_every_steps and done != end:
-      return False
-    flags = multihost_utils.process_allgather(np.int32(len(received) > 0))
-    return bool(np.any(flags))
-
-  pending = []          # (step, metrics on device) since the last check.
-  last_good = restored_step
-  # Wall time of training steps only: compilation and evaluation are excluded.
-  timer = {'t': None, 'steps': 0, 'compile_sec': None}
+  # 4. Train: log and check the loss every `log_every_steps`; evaluate on the
+  # validation split and save every `eval_every` steps; stop cleanly on a signal.
+  log = StepLog(writer, schedule, config.batch_size, spe, ckpt.directory, restored_step)
   last_eval = None
+  with StopSignals(handle_signals, config.log_every_steps, end) as signals:
+    try:
+      for step in range(start, end):
+        images, labels = pipe.train_batch(step // spe, step % spe)
+        state, m = train_fn(state, images, labels)
+        log.add(step, m)
+        done = step + 1
+        if done % config.log_every_steps == 0:
+          log.flush()
+        if done % eval_every == 0 or done == end:
+          log.flush()
+          scores = None
+          if validating:
+            last_eval = evaluate_split(eval_fn, state, pipe, 'validation')
+            scores = {k: last_eval[k] for k in ('val_loss', 'val_accuracy')}
+            writer.write('eval', done, epoch=done / spe, **scores,
+                         val_predicted=predicted_counts(last_eval))
+          ckpt.save(done, state, scores)
+          log.saved(done)
+        if signals.requested(done):
+          log.flush()
+          if log.last_saved != done:
+            ckpt.save(done, state)
+          ckpt.wait()
+          raise Interrupted(done, signals.signum)
+      log.flush()
+      ckpt.wait()
 
-  def check_losses():
-    """Fetches pending step metrics; stops on a non-finite loss; logs their means."""
-    if not pending:
-      return
-    fetched = jax.device_get([m for _, m in pending])
-    for (s, _), m in zip(pending, fetched):
-      if not np.isfinite(m['loss']):
-        kept = (f'The last good checkpoint (step {last_good}) is kept in {ckpt.directory}'
-                if last_good is not None else 'No checkpoint had been saved yet')
-        raise NonFiniteLoss(
-            f'Loss is {m["loss"]} at step {s + 1}; stopping. {kept}; try a lower '
-            f'learning rate or optimizer.grad_clip_norm')
-    elapsed, steps = time.time() - timer['t'], timer['steps']
-    step = pending[-1][0] + 1
-    writer.write('train', step, epoch=step / spe,
-                 loss=float(np.mean([m['loss'] for m in fetched])),
-                 accuracy=float(np.mean([m['accuracy'] for m in fetched])),
-                 learning_rate=float(schedule(step - 1)),
-                 images_per_sec=steps * config.batch_size / max(elapsed, 1e-9) if steps else None,
-                 step_time=elapsed / steps if steps else None)
-    pending.clear()
-    timer['t'], timer['steps'] = time.time(), 0
-
-  t_start = time.time()
-  try:
-    for step in range(start, end):
-      images, labels = pipe.train_batch(step // spe, step % spe)
-      state, m = train_fn(state, images, labels)
-      pending.append((step, m))
-      done = step + 1
-      if timer['t'] is None:  # The first step of this process compiles: time it apart.
-        jax.block_until_ready(m)
-        timer['compile_sec'] = time.time() - t_start
-        timer['t'] = time.time()
-      else:
-        timer['steps'] += 1
-      if done % config.log_every_steps == 0:
-        check_losses()
-      if done % eval_every == 0 or done == end:
-        check_losses()
-        scores = None
-        if validating:
-          last_eval = evaluate_split(eval_fn, state, pipe, 'validation')
-          scores = {k: last_eval[k] for k in ('val_loss', 'val_accuracy')}
-          writer.write('eval', done, epoch=done / spe, **scores,
-                       val_predicted=predicted_counts(last_eval))
-        ckpt.save(done, state, scores)
-        last_good = done
-        timer['t'] = time.time()  # Evaluation time is not training time.
-        timer['steps'] = 0
-      if stop_requested(done):
-        check_losses()
-        if last_good != done:
-          ckpt.save(done, state)
-        ckpt.wait()
-        raise Interrupted(done, received[0] if received else signal.SIGTERM)
-    check_losses()
-    ckpt.wait()
-
-    # 5. The final summary: the test split, once.
-    if validating and last_eval is None:  # Resumed at the last step: nothing evaluated yet.
-      last_eval = evaluate_split(eval_fn, state, pipe, 'validation')
-    test = evaluate_split(eval_fn, state, pipe, 'test')
-    final = _final_summary(config, dataset, pipe, state, writer, test, last_eval,
-                           timer['compile_sec'], num_params)
-    writer.write('final', final['step'], **{k: v for k, v in final.items() if k != 'step'})
-  finally:
-    for sig, handler in old_handlers.items():
-      signal.signal(sig, handler)
-    writer.close()
-    ckpt.close()
+      # 5. The final summary: the test split, once.
+      if validating and last_eval is None:  # Resumed at the last step: nothing evaluated yet.
+        last_eval = evaluate_split(eval_fn, state, pipe, 'validation')
+      test = evaluate_split(eval_fn, state, pipe, 'test')
+      final = _final_summary(config, dataset, pipe, state, writer, test, last_eval,
+                             log.compile_sec, num_params)
+      writer.write('final', final['step'], **{k: v for k, v in final.items() if k != 'step'})
+    finally:
+      writer.close()
+      ckpt.close()
   if jax.process_index() == 0:
     workdir_lib.write_final(workdir, final)
   print(f"Done: step {final['step']}, {_summary_line(final)}", flush=True)
   return final
+
+
+class StepLog:
+  """The train records, and the NaN guard that reads them.
+
+  Step metrics stay on the device until `flush` (every `log_every_steps`, and
+  before every evaluation), so that the host does not wait on each step. Wall
+  time counts training steps only: the first step of a process (compilation)
+  is timed apart, and the clock restarts after every evaluation and save.
+  """
+
+  def __init__(self, writer, schedule, batch_size, steps_per_epoch, checkpoint_dir, last_saved):
+    self._writer, self._schedule = writer, schedule
+    self._batch_size, self._spe, self._checkpoint_dir = batch_size, steps_per_epoch, checkpoint_dir
+    self.last_saved = last_saved  # The step of the latest checkpoint, or None.
+    self.compile_sec = None
+    self._pending = []            # (step, metrics on device) since the last flush.
+    self._t0, self._t, self._steps = time.time(), None, 0
+
+  def add(self, step, step_metrics):
+    self._pending.append((step, step_metrics))
+    if self._t is None:
+      jax.block_until_ready(step_metrics)
+      self.compile_sec = time.time() - self._t0
+      self._t = time.time()
+    else:
+      self._steps += 1
+
+  def saved(self, step):
+    self.last_saved = step
+    self._t, self._steps = time.time(), 0  # Evaluation and saving are not training time.
+
+  def flush(self):
+    """Fetches the pending metrics; stops on a non-finite loss; writes their means."""
+    if not self._pending:
+      return
+    fetched = jax.device_get([m for _, m in self._pending])
+    for (s, _), m in zip(self._pending, fetched):
+      if not np.isfinite(m['loss']):
+        kept = (f'The last good checkpoint (step {self.last_saved}) is kept in '
+                f'{self._checkpoint_dir}' if self.last_saved is not None
+                else 'No checkpoint had been saved yet')
+        raise NonFiniteLoss(
+            f'Loss is {m["loss"]} at step {s + 1}; stopping. {kept}; try a lower '
+            f'learning rate or optimizer.grad_clip_norm')
+    elapsed, steps = time.time() - self._t, self._steps
+    step = self._pending[-1][0] + 1
+    self._writer.write(
+        'train', step, epoch=step / self._spe,
+        loss=float(np.mean([m['loss'] for m in fetched])),
+        accuracy=float(np.mean([m['accuracy'] for m in fetched])),
+        learning_rate=float(self._schedule(step - 1)),
+        images_per_sec=steps * self._batch_size / max(elapsed, 1e-9) if steps else None,
+        step_time=elapsed / steps if steps else None)
+    self._pending.clear()
+    self._t, self._steps = time.time(), 0
+
+
+class StopSignals:
+  """While active, SIGTERM and SIGINT ask the loop to stop after its step, and save.
+
+  One process decides alone at every step. Several agree through a collective
+  every `log_every_steps` (and at the end), so that a signal to any of them
+  stops all at the same step with one checkpoint: a process that stopped on
+  its own would leave the others waiting in a collective forever.
+  """
+
+  def __init__(self, install: bool, log_every_steps: int, end: int):
+    self._install, self._every, self._end = install, log_every_steps, end
+    self._received, self._old = [], {}
+
+  def __enter__(self):
+    if self._install:
+      for sig in (signal.SIGTERM, signal.SIGINT):
+        self._old[sig] = signal.signal(sig, lambda s, _: self._received.append(s))
+    return self
+
+  def __exit__(self, *exc):
+    for sig, handler in self._old.items():
+      signal.signal(sig, handler)
+
+  @property
+  def signum(self) -> int:
+    """The first signal received (another process's count as SIGTERM)."""
+    return self._received[0] if self._received else signal.SIGTERM
+
+  def requested(self, done: int) -> bool:
+    """Whether to stop after step `done`; every process answers alike."""
+    if jax.process_count() == 1:
+      return bool(self._received)
+    if done % self._every and done != self._end:
+      return False
+    flags = multihost_utils.process_allgather(np.int32(len(self._received) > 0))
+    return bool(np.any(flags))
 
 
 def _final_summary(config, dataset, pipe, state, writer, test, last_eval, compile_sec,
