@@ -69,7 +69,7 @@ class Inception(nn.Module):
       b5 = unit(self.c5_reduce, 1, '5x5_reduce')(x, train)
     b3 = unit(self.c3, 3, '3x3')(b3, train)
     b5 = unit(self.c5, 5, '5x5')(b5, train)
-    bp = pooling.MaxPool(3, 1, self.pool_impl, name='pool')(x)
+    bp = pooling.Pool('max', 3, 1, self.pool_impl, name='pool')(x)
     bp = unit(self.pool_proj, 1, 'pool_proj')(bp, train)
     return jnp.concatenate([b1, b3, b5, bp], axis=-1)
 
@@ -96,10 +96,10 @@ class GoogLeNet(nn.Module):
     x = x.astype(self.dtype)
     if self.layout == 'imagenet':
       x = unit(64, 7, 'conv1', strides=2)(x, train)           # 112x112x64
-      x = pooling.MaxPool(3, 2, self.pool_impl, name='pool1')(x)  # 56x56x64
+      x = pooling.Pool('max', 3, 2, self.pool_impl, name='pool1')(x)  # 56x56x64
       x = unit(64, 1, 'conv2_reduce')(x, train)
       x = unit(self.stem_width, 3, 'conv2')(x, train)           # 56x56x192
-      x = pooling.MaxPool(3, 2, self.pool_impl, name='pool2')(x)  # 28x28x192
+      x = pooling.Pool('max', 3, 2, self.pool_impl, name='pool2')(x)  # 28x28x192
     elif self.layout == 'cifar':
       x = unit(self.stem_width, 3, 'stem')(x, train)            # 32x32x192
     else:
@@ -109,7 +109,7 @@ class GoogLeNet(nn.Module):
       x = Inception(*widths, bottleneck=self.bottleneck, use_bn=self.use_bn,
                     impl=self.impl, pool_impl=self.pool_impl, dtype=self.dtype, name=name)(x, train)
       if name in POOL_AFTER:
-        x = pooling.MaxPool(3, 2, self.pool_impl, name=f'pool{name[0]}')(x)
+        x = pooling.Pool('max', 3, 2, self.pool_impl, name=f'pool{name[0]}')(x)
     x = pooling.global_avg_pool(x)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     # A Dense on the pooled 1x1xC map: the same 1x1 conv as everywhere else.

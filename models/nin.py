@@ -108,6 +108,15 @@ class NiN(nn.Module):
   pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
   dtype: Any = jnp.float32
 
+  def resolved_blocks(self):
+    """The block table this model builds (`block_table`), with its pools checked."""
+    blocks = block_table(self.blocks, self.width_divisor, self.num_classes)
+    pools = tuple(self.pools)
+    if len(pools) != len(blocks) - 1 or any(p not in pooling.POOLS for p in pools):
+      raise ValueError(f'NiN pools={pools} must name {len(blocks) - 1} pooling(s), one '
+                       f'between blocks, each one of {", ".join(pooling.POOLS)}')
+    return blocks
+
   @nn.compact
   def __call__(self, x, train: bool = False, return_class_maps: bool = False):
     """Class scores (N, num_classes); with `return_class_maps` also the last block's
@@ -120,9 +129,7 @@ class NiN(nn.Module):
     last_init = None
     if self.class_map_init == 'zeros' and not self.use_bn:
       last_init = (nn.initializers.zeros_init(), nn.initializers.constant(CLASS_MAP_BIAS))
-    blocks = block_table(self.blocks, self.width_divisor, self.num_classes)
-    if len(self.pools) != len(blocks) - 1:
-      raise ValueError(f'NiN: need one pool between blocks, got pools={self.pools}')
+    blocks = self.resolved_blocks()
     x = x.astype(self.dtype)
     for i, (k, widths) in enumerate(blocks):
       x = layers.MlpConv(k, tuple(widths), linear_1x1=self.linear_1x1,
@@ -130,8 +137,7 @@ class NiN(nn.Module):
                          last_init=last_init if i == len(blocks) - 1 else None,
                          name=f'block{i + 1}')(x, train)
       if i < len(self.pools):
-        pool = {'max': pooling.MaxPool, 'avg': pooling.AvgPool}[self.pools[i]]
-        x = pool(3, 2, self.pool_impl, name=f'pool{i + 1}')(x)
+        x = pooling.Pool(self.pools[i], 3, 2, self.pool_impl, name=f'pool{i + 1}')(x)
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     maps_nhwc = x
     if self.head == 'gap':

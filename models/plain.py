@@ -37,7 +37,8 @@ class Plain(nn.Module):
       for j, f in enumerate(widths):
         x = layers.ConvUnit(f, 3, use_bn=self.use_bn, dtype=self.dtype,
                             name=f'conv{s + 1}_{j + 1}')(x, train)
-      x = pooling.MaxPool(3, 2, self.pool_impl, name=f'pool{s + 1}')(x) if s < len(self.stages) - 1 else x
+      if s < len(self.stages) - 1:
+        x = pooling.Pool('max', 3, 2, self.pool_impl, name=f'pool{s + 1}')(x)
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = layers.ConvUnit(self.num_classes, 3, relu=False, dtype=self.dtype,
                         name='classifier')(x, train)

@@ -125,16 +125,6 @@ def max_pool(x_nhwc, window: int, stride: int, impl: str = 'auto'):
   return _max_pool_taps(x_nhwc, window, stride)
 
 
-class MaxPool(nn.Module):
-  """SAME max pooling as a module, so that summaries list it as a layer."""
-  window: int = 3
-  strides: int = 2
-  impl: str = 'auto'
-
-  def __call__(self, x):
-    return max_pool(x, self.window, self.strides, self.impl)
-
-
 def _window_counts(h, w, window, stride):
   """How many real (not padding) pixels each SAME window covers, as (1, oh, ow, 1)."""
   (oh, ph), (ow, pw) = _same_padding(h, window, stride), _same_padding(w, window, stride)
@@ -176,14 +166,20 @@ def avg_pool(x_nhwc, window: int, stride: int, impl: str = 'auto'):
   return _avg_pool_taps(x_nhwc, window, stride)
 
 
-class AvgPool(nn.Module):
-  """Average pooling as a module (padding excluded from the mean, as in Caffe's NiN)."""
+POOLS = {'max': max_pool, 'avg': avg_pool}
+
+
+class Pool(nn.Module):
+  """SAME max or average pooling as a module, so that summaries list it as a layer."""
+  kind: str = 'max'  # A key of POOLS.
   window: int = 3
   strides: int = 2
   impl: str = 'auto'
 
   def __call__(self, x):
-    return avg_pool(x, self.window, self.strides, self.impl)
+    if self.kind not in POOLS:
+      raise ValueError(f'Unknown pooling {self.kind!r}; valid: {", ".join(POOLS)}')
+    return POOLS[self.kind](x, self.window, self.strides, self.impl)
 
 
 def global_avg_pool(x_nhwc):

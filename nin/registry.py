@@ -22,7 +22,7 @@ FIELD_CHOICES = {
 }
 # Model fields checked by the family's own function, which raises ValueError.
 FIELD_CHECKS = {
-    'nin': lambda m: nin_model.block_table(m.blocks, m.width_divisor, m.num_classes),
+    'nin': lambda m: m.resolved_blocks(),
 }
 
 

@@ -51,7 +51,10 @@ def test_block_tables_by_name_written_out_or_narrowed():
   model = nin_config.get_config().model
   for field, value, message in (
       ('blocks', 'papr', "Unknown NiN blocks 'papr'; valid: paper, relu_only, relu_only_matched"),
-      ('width_divisor', 0, 'NiN width_divisor=0 must be a positive integer')):
+      ('width_divisor', 0, 'NiN width_divisor=0 must be a positive integer'),
+      ('pools', ('max', 'min'), "NiN pools=\\('max', 'min'\\) must name 2 pooling"),
+      ('pools', ('max',), "NiN pools=\\('max',\\) must name 2 pooling\\(s\\), one between blocks, "
+                         'each one of max, avg')):
     with pytest.raises(registry.ConfigError, match=message):
       registry.build_model({**model, field: value})
 
