@@ -19,12 +19,14 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from nin import pooling
+
 
 @dataclasses.dataclass
 class Row:
   name: str
   depth: int          # 1: a block (or a top-level layer), 2: a layer inside a block.
-  kind: str           # Module class name.
+  kind: str           # Module class name (for pooling: MaxPool or AvgPool).
   output_shape: tuple  # Per example, without the batch axis.
   params: int
   macs: int           # Multiply-adds per example.
@@ -54,6 +56,12 @@ def _macs(params_tree, out_shapes) -> int:
   return total
 
 
+def _kind(module: nn.Module) -> str:
+  if isinstance(module, pooling.Pool):
+    return f'{module.kind.capitalize()}Pool'  # MaxPool, AvgPool.
+  return type(module).__name__
+
+
 def summarize(model: nn.Module, input_shape=(32, 32, 3)) -> list[Row]:
   """Rows for every top-level module (depth 1) and its children (depth 2)."""
   calls = {}  # path -> (kind, output shape without batch), in call order.
@@ -65,7 +73,7 @@ def summarize(model: nn.Module, input_shape=(32, 32, 3)) -> list[Row]:
       calls[path] = None  # Reserve the slot: parents are listed before children.
     out = next_fun(*args, **kwargs)
     if first:
-      calls[path] = (type(context.module).__name__, tuple(out.shape[1:]))
+      calls[path] = (_kind(context.module), tuple(out.shape[1:]))
     return out
 
   def init(x):

@@ -18,6 +18,7 @@ def test_nin_rows_have_exact_counts():
   assert by_name['block1/conv'].macs == 32 * 32 * 5 * 5 * 3 * 192
   assert by_name['block1/mlp1'].macs == 32 * 32 * 192 * 160  # A Dense per pixel.
   assert by_name['pool1'].output_shape == (16, 16, 96)
+  assert (by_name['pool1'].kind, by_name['pool2'].kind) == ('MaxPool', 'AvgPool')
   assert by_name['block3'].output_shape == (8, 8, 10)
   blocks = [r for r in rows if r.depth == 1 and r.name.startswith('block')]
   for b in blocks:  # A block's numbers are the sums of its layers'.
