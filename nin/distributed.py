@@ -65,7 +65,8 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 
 
 def check_batch_size(batch_size: int, what: str = 'batch_size') -> None:
+  """A global batch is split evenly over all devices of all processes."""
   n = jax.device_count()
-  if batch_size <= 0 or batch_size % n:
-    raise ConfigError(f'{what}={batch_size} must be a positive multiple of the device '
-                     f'count ({n} devices)')
+  if not isinstance(batch_size, int) or batch_size <= 0 or batch_size % n:
+    raise ConfigError(f'{what}={batch_size} must be a positive multiple of the device count '
+                      f'({n} device{"s" if n > 1 else ""})')

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from nin import metrics, summary, sweep, workdir
+from nin.errors import ConfigError
 
 
 def collect(root: str) -> list:
@@ -54,21 +55,22 @@ def collect(root: str) -> list:
   return runs
 
 
-def _model_size(config) -> dict:
-  from nin.registry import ConfigError, build_model
+def model_size(config) -> dict:
+  """Parameters and mult-adds per image; `effective_params` counts a linear-1x1 NiN folded."""
+  from nin.registry import build_model
   try:
-    rows = summary.summarize(build_model(config.model), summary.input_shape_for(config))
+    model = build_model(config.model)
   except ConfigError:  # A run refused for its model: no size to show.
     return {}
-  size = summary.totals(rows)
+  shape = summary.input_shape_for(config)
+  size = summary.totals(summary.summarize(model, shape))
   size['effective_params'] = size['params']
   if config.model.name == 'nin' and config.model.get('linear_1x1'):
     # Linear 1x1 layers fold into the kxk conv before them (models.nin.fold_linear_nin):
     # the function is that of a NiN whose blocks are one kxk conv each.
-    folded = config.model.copy_and_resolve_references()
-    folded.blocks = tuple((k, (widths[-1],)) for k, widths in config.model.blocks)
-    size['effective_params'] = summary.totals(summary.summarize(
-        build_model(folded), summary.input_shape_for(config)))['params']
+    folded = build_model(config.model, width_divisor=1, blocks=tuple(
+        (k, (widths[-1],)) for k, widths in model.resolved_blocks()))
+    size['effective_params'] = summary.totals(summary.summarize(folded, shape))['params']
   return size
 
 
@@ -130,7 +132,7 @@ def group_rows(runs: list) -> list:
            'not_finished': {r['name']: r['status'] for r in members if r['status'] != 'finished'}}
     if config is not None:
       row.update(model=config.model.name, dataset=config.dataset.name, recipe=recipe(config),
-                 **_model_size(config))
+                 **model_size(config))
     if done:
       row.update(**_mean_std(done, 'val_accuracy'), **_mean_std(done, 'test_accuracy'),
                  train_time=float(np.mean([r['final']['train_time_sec'] for r in done])),

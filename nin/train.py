@@ -143,9 +143,6 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   workdir_lib.check(config, workdir, overwrite, allow_config_change)
   mesh = distributed.make_mesh()
   dataset = data.load(config.dataset)
-  if dataset.num_classes != config.model.num_classes:
-    raise registry.ConfigError(f'model.num_classes={config.model.num_classes} does not match '
-                               f'{dataset.name}, which has {dataset.num_classes} classes')
   # One writer per workdir: process 0 locks it (the other processes only read).
   lock = workdir_lib.prepare(config, workdir, overwrite) if jax.process_index() == 0 else None
   try:

@@ -5,10 +5,9 @@ and the valid choices.
 """
 import math
 
-import jax
-
-from nin import data, layers, optim, preprocess, registry
-from nin.registry import ConfigError, check_choice
+from nin import data, distributed, layers, optim, preprocess, registry
+from nin.errors import ConfigError
+from nin.registry import check_choice
 
 DTYPES = ('float32', 'bfloat16')
 # (image size, classes, training examples) of each dataset; synthetic takes them from the config.
@@ -33,9 +32,8 @@ def _check_split(config, n_train: int) -> None:
 
 
 def validate(config) -> None:
-  check_choice('model name', config.model.name, registry.MODELS)
   check_choice('model.impl', config.model.get('impl', 'dense'), layers.IMPLS)
-  registry.build_model(config.model)  # Unknown model arguments.
+  registry.build_model(config.model)  # The model name, its arguments and their values.
   check_choice('dataset name', config.dataset.name, data.DATASETS)
   check_choice('dataset.preprocess', config.dataset.preprocess, preprocess.PREPROCESS)
   if not config.dataset.zca_epsilon > 0:
@@ -43,12 +41,8 @@ def validate(config) -> None:
   check_choice('optimizer', config.optimizer.name, optim.OPTIMIZERS)
   check_choice('schedule', config.schedule.name, optim.SCHEDULES)
   check_choice('dtype', config.dtype, DTYPES)
-  n = jax.device_count()
   for field in ('batch_size', 'eval_batch_size'):
-    value = config[field]
-    if not isinstance(value, int) or value <= 0 or value % n:
-      raise ConfigError(f'{field}={value} must be a positive multiple of the device count '
-                        f'({n} device{"s" if n > 1 else ""})')
+    distributed.check_batch_size(config[field], field)
   if config.num_train_steps <= 0 and config.num_epochs <= 0:
     raise ConfigError(f'num_epochs={config.num_epochs} must be positive '
                       f'(or set num_train_steps > 0)')

@@ -10,7 +10,7 @@ from configs import googlenet as googlenet_config
 from configs import nin as nin_config
 from configs import plain as plain_config
 from models import nin as nin_model
-from nin import layers, registry, summary
+from nin import errors, layers, registry, summary
 from nin.validate import validate
 
 
@@ -55,7 +55,7 @@ def test_block_tables_by_name_written_out_or_narrowed():
       ('pools', ('max', 'min'), "NiN pools=\\('max', 'min'\\) must name 2 pooling"),
       ('pools', ('max',), "NiN pools=\\('max',\\) must name 2 pooling\\(s\\), one between blocks, "
                          'each one of max, avg')):
-    with pytest.raises(registry.ConfigError, match=message):
+    with pytest.raises(errors.ConfigError, match=message):
       registry.build_model({**model, field: value})
 
 
@@ -106,12 +106,12 @@ def test_fold_refuses_batchnorm():
 
 
 def test_unknown_model_name_lists_the_valid_names():
-  with pytest.raises(registry.ConfigError, match=r"'resnet'.*googlenet, nin, plain|nin, googlenet, plain"):
+  with pytest.raises(errors.ConfigError, match=r"'resnet'.*googlenet, nin, plain|nin, googlenet, plain"):
     registry.build_model({'name': 'resnet'})
 
 
 def test_unknown_model_argument_is_named():
-  with pytest.raises(registry.ConfigError, match=r"widht.*'nin'"):
+  with pytest.raises(errors.ConfigError, match=r"widht.*'nin'"):
     registry.build_model({'name': 'nin', 'widht': 3})
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 import runs
 
@@ -94,3 +95,21 @@ def test_a_killed_sweep_resumes_the_interrupted_run(tmp_path):
   p = _sweep(f'{sweep}:200', '--workdir', workdir)
   assert 'Resuming from step' in p.stdout, p.stdout
   assert runs.final(f'{workdir}/nin/seed0')['step'] == 200
+
+
+def test_the_effective_size_of_a_linear_nin_is_that_of_its_folded_model():
+  import jax
+  from configs import nin as nin_config
+  from models import nin as nin_model
+  from nin import registry, report
+  config = nin_config.get_config('linear,paper')
+  params = registry.build_model(config.model).init(
+      jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32))['params']
+  _, folded = nin_model.fold_linear_nin(params)
+  count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))
+  size = report.model_size(config)
+  assert size['params'] == count(params) == 966_986
+  assert size['effective_params'] == count(folded) < size['params']
+  # The quarter-width twin (with BatchNorm): the figure docs/compare_cifar_cpu quotes.
+  cpu = report.model_size(nin_config.get_config('linear,cpu'))
+  assert (cpu['params'], cpu['effective_params']) == (64_132, 35_084)

@@ -12,7 +12,7 @@ import pytest
 import runs
 from configs import googlenet as googlenet_config
 from configs import nin as nin_config
-from nin import evaluate, registry, train
+from nin import errors, evaluate, registry, train
 from nin import workdir as workdir_lib
 from nin.validate import validate
 
@@ -184,7 +184,7 @@ def test_batch_not_divisible_by_devices(tmp_path):
 def test_validate_rejects_mismatched_image_size():
   config = googlenet_config.get_config('imagenet')
   config.dataset.image_size = 32
-  with pytest.raises(registry.ConfigError, match="layout='imagenet' expects 224x224"):
+  with pytest.raises(errors.ConfigError, match="layout='imagenet' expects 224x224"):
     validate(config)
 
 
