@@ -42,3 +42,4 @@ def test_quick_benchmark(tmp_path):
   # The CLI restarted itself with the project's malloc settings (unless the caller set its own).
   assert res['environment']['glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', malloc.TUNABLES)
   assert '| nin | dense | float32 |' in p.stdout and 'Input side:' in p.stdout
+  assert res['settings']['quick'] is True and 'GoogLeNet narrowed' in p.stdout

@@ -73,7 +73,8 @@ def _logits_for_all_impls(config, size=32, batch=2):
 
 @pytest.mark.parametrize('config', [
     nin_config.get_config(), nin_config.get_config('relu_only'),
-    googlenet_config.get_config(), googlenet_config.get_config('naive,smoke'),
+    # GoogLeNet narrowed to blocks 3a and 3b: the impls differ per layer, not per depth.
+    googlenet_config.get_config('smoke'), googlenet_config.get_config('naive,smoke'),
     plain_config.get_config(),
 ], ids=['nin', 'nin_relu_only', 'googlenet', 'googlenet_naive', 'plain'])
 def test_every_impl_gives_the_same_logits(config):
