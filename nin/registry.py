@@ -1,4 +1,5 @@
 """The one place where the library reaches the model families."""
+import json
 from typing import Any, Mapping
 
 import flax.linen as nn
@@ -52,3 +53,15 @@ def build_model(model_config: Mapping[str, Any], **overrides) -> nn.Module:
   except ValueError as e:
     raise ConfigError(str(e)) from None
   return model
+
+
+def canonical_model(model_config: Mapping[str, Any]) -> dict:
+  """The network a model config builds, as JSON-like data: every field with its
+  default filled in, and NiN's block table resolved. Two configs with equal
+  canonical models build the same network (e.g. `blocks='paper'` and the same
+  table written out, as older runs saved it)."""
+  model = build_model(model_config)
+  fields = {f: getattr(model, f) for f in model.__dataclass_fields__ if f not in ('parent', 'name')}
+  if isinstance(model, nin_model.NiN):
+    fields.update(blocks=model.resolved_blocks(), width_divisor=1)
+  return json.loads(json.dumps({'name': model_config['name'], **fields}, default=str))

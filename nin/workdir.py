@@ -21,7 +21,7 @@ import shutil
 import ml_collections
 from flax import traverse_util
 
-from nin import preprocess
+from nin import preprocess, registry
 from nin.errors import ConfigError, WorkdirBusy, WorkdirConflict, storage_problem
 
 CONFIG_FILE = 'config.json'
@@ -49,15 +49,26 @@ def check(config, workdir, overwrite=False, allow_config_change=False) -> None:
   path = os.path.join(workdir, CONFIG_FILE)
   if overwrite or not os.path.exists(path):
     return
-  old = _flat(_read_json(path, 'its config'))
+  saved = _read_json(path, 'its config')
+  old = _flat(saved)
   new = _flat(json.loads(config_to_json(config)))
   diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+  if diff and all(k.startswith('model.') for k in diff) and _same_model(saved, config):
+    return  # The same network, described in another form (config.json is then rewritten).
   if diff and not allow_config_change:
     shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:4])
     more = f' (+{len(diff) - 4} more)' if len(diff) > 4 else ''
     raise WorkdirConflict(
         f'{workdir} holds a run with a different config ({shown}{more}); pass --overwrite to '
         f'start afresh there or --allow_config_change to resume it with the new config')
+
+
+def _same_model(saved: dict, config) -> bool:
+  try:
+    old = _config_from_dict(saved).model
+    return registry.canonical_model(old) == registry.canonical_model(config.model)
+  except (ConfigError, KeyError, TypeError, ValueError, AttributeError):
+    return False  # A saved model this code cannot build is not the same model.
 
 
 def lock(workdir):

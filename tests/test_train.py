@@ -204,6 +204,20 @@ def test_a_workdir_with_another_config_is_refused_unless_asked(tmp_path):
   assert workdir_lib.load_config(workdir).optimizer.learning_rate == 0.5
 
 
+def test_the_same_network_in_another_form_is_no_config_change(tmp_path):
+  config = _smoke()
+  saved = json.loads(workdir_lib.config_to_json(config))
+  table = registry.build_model(config.model).resolved_blocks()
+  saved['model']['blocks'] = [[k, list(widths)] for k, widths in table]  # Written out, and
+  del saved['model']['width_divisor']  # no divisor: as runs saved it before tables had names.
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  workdir_lib.check(config, str(tmp_path))  # Resumes without --allow_config_change.
+  saved['model']['blocks'][0][1][0] += 8  # Another network is a change.
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  with pytest.raises(errors.WorkdirConflict, match=r"model.blocks: \[\[5, \[24, 13, 8\]\].* -> 'paper'"):
+    workdir_lib.check(config, str(tmp_path))
+
+
 def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(tmp_path):
   workdir = str(tmp_path)
   # Good for 2 epochs (16 steps), then an absurd learning rate from a resumed run. (The
