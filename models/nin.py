@@ -83,7 +83,14 @@ def block_table(blocks, width_divisor: int = 1, num_classes: int = 10):
                          f'or a table such as {BLOCKS["relu_only"]}') from None
   if not isinstance(width_divisor, int) or width_divisor < 1:
     raise ValueError(f'NiN width_divisor={width_divisor!r} must be a positive integer')
-  table = [(k, tuple(widths)) for k, widths in blocks]
+  try:
+    table = [(k, tuple(widths)) for k, widths in blocks]
+    if not table or not all(isinstance(k, int) and k > 0 and widths and all(
+        isinstance(w, int) and w > 0 for w in widths) for k, widths in table):
+      raise ValueError
+  except (TypeError, ValueError):
+    raise ValueError(f'NiN blocks={blocks!r} is not a block table: (kernel size, (conv width, '
+                     f'1x1 widths...)) per block, e.g. {BLOCKS["relu_only"]}') from None
   if width_divisor > 1:
     table = [(k, tuple(max(MIN_WIDTH, w // width_divisor) for w in widths))
              for k, widths in table]

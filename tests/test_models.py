@@ -52,6 +52,8 @@ def test_block_tables_by_name_written_out_or_narrowed():
   for field, value, message in (
       ('blocks', 'papr', "Unknown NiN blocks 'papr'; valid: paper, relu_only, relu_only_matched"),
       ('width_divisor', 0, 'NiN width_divisor=0 must be a positive integer'),
+      ('blocks', '5', r'NiN blocks=5 is not a block table: \(kernel size'),
+      ('blocks', ((5, ()),), r'NiN blocks=\(\(5, \(\)\),\) is not a block table'),
       ('pools', ('max', 'min'), "NiN pools=\\('max', 'min'\\) must name 2 pooling"),
       ('pools', ('max',), "NiN pools=\\('max',\\) must name 2 pooling\\(s\\), one between blocks, "
                          'each one of max, avg')):
