@@ -21,9 +21,10 @@ FIELD_CHOICES = {
     'googlenet': {'pool_impl': pooling.IMPLS},
     'plain': {'pool_impl': pooling.IMPLS},
 }
-# Model fields checked by the family's own function, which raises ValueError.
-FIELD_CHECKS = {
-    'nin': lambda m: m.resolved_blocks(),
+# Fields a family resolves itself (raising ValueError on a bad value), as the values
+# that describe the network built: NiN's block table, narrowed and with its class count.
+RESOLVED_FIELDS = {
+    'nin': lambda m: {'blocks': m.resolved_blocks(), 'width_divisor': 1},
 }
 
 
@@ -49,7 +50,7 @@ def build_model(model_config: Mapping[str, Any], **overrides) -> nn.Module:
                       f'valid: {", ".join(sorted(fields))}')
   model = cls(**kwargs)
   try:
-    FIELD_CHECKS.get(name, lambda m: None)(model)
+    RESOLVED_FIELDS.get(name, lambda m: {})(model)
   except ValueError as e:
     raise ConfigError(str(e)) from None
   return model
@@ -62,6 +63,5 @@ def canonical_model(model_config: Mapping[str, Any]) -> dict:
   table written out, as older runs saved it)."""
   model = build_model(model_config)
   fields = {f: getattr(model, f) for f in model.__dataclass_fields__ if f not in ('parent', 'name')}
-  if isinstance(model, nin_model.NiN):
-    fields.update(blocks=model.resolved_blocks(), width_divisor=1)
+  fields.update(RESOLVED_FIELDS.get(model_config['name'], lambda m: {})(model))
   return json.loads(json.dumps({'name': model_config['name'], **fields}, default=str))
