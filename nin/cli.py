@@ -15,6 +15,7 @@ a write during the run, exits with 1; a run stopped by a signal exits with
 import logging as std_logging
 import re
 import sys
+import warnings
 
 from absl import app, flags, logging
 
@@ -124,6 +125,10 @@ def main(main_fn):
       std_logging.getLogger('asyncio').setLevel(std_logging.CRITICAL)
       std_logging.getLogger('absl').addFilter(_DropNoise())
       _quiet_closed_loops()
+      # An Orbax write aborted by a full disk can leave its TensorStore coroutine unawaited;
+      # Python reports it at exit, after the one-line error that already says what happened.
+      warnings.filterwarnings('ignore', r"coroutine '.*write_fragment' was never awaited",
+                              RuntimeWarning)
     return main_fn(argv)
   try:
     app.run(quiet_main, flags_parser=_parse_flags)
