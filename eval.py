@@ -1,7 +1,7 @@
 r"""Evaluates a workdir's checkpoint: flag parsing around `nin.evaluate.evaluate_run`.
 
   python eval.py --workdir runs/nin
-  python eval.py --workdir runs/nin --checkpoint=best --flip_tta
+  python eval.py --workdir runs/nin --checkpoint=best --tta=1      # and the mirror images
   python eval.py --workdir runs/nin --split=validation
   python eval.py --workdir runs/nin --class_maps=8   # NiN: class maps, and on a mosaic
 
@@ -23,7 +23,9 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'A workdir written by train.py.'
 _CHECKPOINT = flags.DEFINE_enum('checkpoint', 'latest', ['latest', 'best'],
                                 'Which checkpoint: the latest, or the best by validation accuracy.')
 _SPLIT = flags.DEFINE_enum('split', 'test', ['test', 'validation'], 'Which split to evaluate.')
-_TTA = flags.DEFINE_bool('flip_tta', False, 'Average predictions over the image and its mirror.')
+_TTA = flags.DEFINE_enum(
+    'tta', '0', ['0', '1', '2'], 'Test-time augmentation: average the logits over the image '
+    'and its mirror (1), and over both for the image shifted by a pixel either way (2).')
 _DATA_DIR = flags.DEFINE_string('data_dir', '', 'Override the TFDS data dir saved in the config.')
 _CLASS_MAPS = flags.DEFINE_integer(
     'class_maps', 0, 'NiN only: also write the class maps of the first N test images, and of a '
@@ -37,12 +39,18 @@ def main(argv):
   from nin import evaluate
 
   def run():
-    r = evaluate.evaluate_run(_WORKDIR.value, _CHECKPOINT.value, _TTA.value, _DATA_DIR.value,
+    tta = int(_TTA.value)
+    r = evaluate.evaluate_run(_WORKDIR.value, _CHECKPOINT.value, tta, _DATA_DIR.value,
                               split=_SPLIT.value)
     p = 'val' if r['split'] == 'validation' else 'test'
+    plain = (f" (without test-time augmentation {r[p + '_accuracy_plain']:.4f})" if tta else '')
     print(f"{_WORKDIR.value} step {r['step']} ({r['checkpoint']}"
-          f"{', flip TTA' if r['flip_tta'] else ''}): {r['split']} accuracy "
-          f"{r[p + '_accuracy']:.4f}, {r['split']} loss {r[p + '_loss']:.4f} on {r['count']} images")
+          f"{f', TTA level {tta}' if tta else ''}): {r['split']} accuracy "
+          f"{r[p + '_accuracy']:.4f}{plain}, {r['split']} loss {r[p + '_loss']:.4f} "
+          f"on {r['count']} images")
+    if tta and not evaluate.trained_with_flips(_WORKDIR.value):
+      print('  warning: this run was trained without flips (dataset.flip=False): mirrored '
+            'test images are unlike its training images', file=sys.stderr)
     print(f"  {'class':>12}  accuracy  predicted")
     for name, acc, n in zip(r['class_names'], r['per_class_accuracy'], r['predicted_counts']):
       print(f'  {name:>12}: {acc:.4f}  {n:9d}')

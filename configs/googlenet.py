@@ -28,7 +28,7 @@ cosine decay, weight decay 5e-4, 200 epochs).
 """
 from configs import common
 
-VARIANTS = ('naive', 'reference', 'imagenet', 'cpu', 'digits', 'smoke')
+VARIANTS = ('fast', 'naive', 'reference', 'imagenet', 'cpu', 'digits', 'smoke')
 
 
 def get_config(arg=None):
@@ -43,6 +43,9 @@ def get_config(arg=None):
   c.model.dropout_rate = 0.0
   c.model.use_bn = True
 
+  if 'fast' in variants:
+    common.check_fast(variants)
+    common.fast(c)
   if 'reference' in variants:
     c.num_epochs = 200.0
     c.optimizer.nesterov = False
@@ -63,7 +66,9 @@ def get_config(arg=None):
     c.model.stem_width = 24
     c.model.width_divisor = 8
   if 'digits' in variants:
-    common.digits(c)
+    if 'fast' in variants:
+      common.fast(c, batch_size=128)
+    common.digits(c, keep_recipe='fast' in variants)
     c.model.blocks = ('3a', '3b', '4a')
     c.model.stem_width = 32
     c.model.width_divisor = 4

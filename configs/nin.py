@@ -44,7 +44,7 @@ dropout 0.5, the learning rate divided by 10 twice. Deviations, and why:
 """
 from configs import common
 
-VARIANTS = ('paper', 'relu_only', 'relu_only_matched', 'linear', 'fc', 'fc_dropout', 'no_dropout',
+VARIANTS = ('fast', 'paper', 'relu_only', 'relu_only_matched', 'linear', 'fc', 'fc_dropout', 'no_dropout',
             'cpu', 'digits', 'smoke')
 
 
@@ -67,12 +67,17 @@ def get_config(arg=None):
   c.model.head_dropout_rate = 0.5 if 'fc_dropout' in variants else 0.0
   if 'paper' in variants:
     common.nin_paper_recipe(c)
+  if 'fast' in variants:
+    common.check_fast(variants)
+    common.fast(c)
 
   if 'cpu' in variants:
     common.cifar_cpu(c)
     c.model.width_divisor = 4
   if 'digits' in variants:
-    common.digits(c)
+    if 'fast' in variants:
+      common.fast(c, batch_size=128)
+    common.digits(c, keep_recipe='fast' in variants)
     c.model.width_divisor = 3
     c.model.use_bn = True
     c.model.dropout_rate = 0.2

@@ -1,6 +1,6 @@
 r"""Benchmarks: training-step speed against the device's own matmul peak.
 
-  python -m nin.bench --models nin,googlenet,plain --impls dense,conv,einsum
+  python -m nin.bench --models nin,googlenet,plain,airbench --impls dense,conv,einsum
   python -m nin.bench --quick --out bench.json          # CI-sized: under two minutes on 2 cores
 
 For every (model, 1x1 impl, dtype) it measures compile time, the median and
@@ -28,20 +28,21 @@ import numpy as np
 from nin import data, distributed, optim, pipeline, summary, train
 from nin.registry import build_model
 
-FAMILIES = ('nin', 'googlenet', 'plain')
+FAMILIES = ('nin', 'googlenet', 'plain', 'airbench')
 
 
 # The architectures timed: NiN and the 3x3 baseline as in their papers (no BatchNorm),
-# the CIFAR GoogLeNet with its BatchNorm.
-_VARIANTS = {'nin': 'paper', 'googlenet': None, 'plain': 'paper'}
+# the CIFAR GoogLeNet with its BatchNorm, airbench94's net with its whole step
+# (lookahead included).
+_VARIANTS = {'nin': 'paper', 'googlenet': None, 'plain': 'paper', 'airbench': 'airbench'}
 # --quick (CI) times GoogLeNet narrowed to blocks 3a and 3b: on a CPU, compiling and
 # timing the whole network's training step took about half of the quick run.
-_QUICK_VARIANTS = {**_VARIANTS, 'googlenet': 'smoke'}
+_QUICK_VARIANTS = {**_VARIANTS, 'googlenet': 'smoke', 'airbench': 'airbench,smoke'}
 
 
 def _config(family, quick=False):
   from configs import googlenet, nin, plain  # Configs are data: read here, not at import.
-  module = {'nin': nin, 'googlenet': googlenet, 'plain': plain}[family]
+  module = {'nin': nin, 'googlenet': googlenet, 'plain': plain, 'airbench': plain}[family]
   return module.get_config((_QUICK_VARIANTS if quick else _VARIANTS)[family])
 
 
@@ -85,13 +86,14 @@ def prepare_train_step(family, impl, dtype, batch_size, mesh, quick=False) -> di
   model = train.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, spe, total))
   shape = (config.dataset.image_size, config.dataset.image_size, 3)
-  state = jax.jit(lambda: train.create_train_state(model, tx, shape, 0),
+  lookahead = config.optimizer.lookahead_every > 0
+  state = jax.jit(lambda: train.create_train_state(model, tx, shape, 0, lookahead=lookahead),
                   out_shardings=distributed.replicated(mesh))()
   images = jax.device_put(jax.random.normal(jax.random.key(1), (batch_size, *shape)),
                           distributed.batch_sharded(mesh))
   labels = jax.device_put(jnp.arange(batch_size) % config.model.num_classes,
                           distributed.batch_sharded(mesh))
-  train_fn, _ = train.compile_steps(config, mesh, config.model.num_classes)
+  train_fn, _ = train.compile_steps(config, mesh, config.model.num_classes, total_steps=total)
   t = time.perf_counter()
   compiled = train_fn.lower(state, images, labels).compile()
   compile_sec = time.perf_counter() - t
@@ -163,7 +165,7 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False)
   peak_times = {dt: _timed(fn, 5) for dt, (fn, _) in peak_fns.items()}
   results = []
   for family in models:
-    # plain has no 1x1 layer; in quick mode GoogLeNet (slow on a CPU) runs one impl.
+    # plain and airbench have no 1x1 layer; in quick mode GoogLeNet (slow on a CPU) runs one impl.
     family_impls = impls if family == 'nin' or (family == 'googlenet' and not quick) else impls[:1]
     prepared = [prepare_train_step(family, impl, dtype, batch_size, mesh, quick)
                 for dtype in dtypes for impl in family_impls]

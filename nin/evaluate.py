@@ -2,7 +2,7 @@
 
     from nin import evaluate
     run = evaluate.load_run('runs/nin_digits')            # config, model, variables
-    result = evaluate.evaluate_run('runs/nin_digits', which='best', flip_tta=True)
+    result = evaluate.evaluate_run('runs/nin_digits', which='best', tta=1)
 
 `which='best'` is the checkpoint with the best validation accuracy; the split
 evaluated is the test split unless `split='validation'`.
@@ -20,6 +20,7 @@ import numpy as np
 from nin import checkpoint, data, distributed, optim, pipeline, train
 from nin import workdir as workdir_lib
 from nin.errors import ConfigError
+from nin.validate import TTA_LEVELS
 
 CHOICES = ('latest', 'best')
 SPLITS = ('test', 'validation')
@@ -47,7 +48,9 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
   model = train.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, 1, 2))
   size = config.dataset.image_size
-  init = jax.jit(lambda: train.create_train_state(model, tx, (size, size, 3), config.seed),
+  lookahead = config.optimizer.lookahead_every > 0  # The state holds the average too.
+  init = jax.jit(lambda: train.create_train_state(model, tx, (size, size, 3), config.seed,
+                                                  lookahead=lookahead),
                  out_shardings=distributed.replicated(mesh))
   validating = config.dataset.get('validation_examples', 0) > 0
   if which == 'best' and not validating:
@@ -92,15 +95,21 @@ def _restore(workdir, init, which, patience_sec=60.0):
       time.sleep(0.2)
 
 
-def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
+def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
                  data_dir: str = '', write: bool = True, split: str = 'test') -> dict:
   """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint on a split.
 
-  Writes `eval_<which>[_validation][_tta].json` and a confusion-matrix PNG into
-  the workdir. Keys are prefixed by the split: `test_accuracy` or `val_accuracy`.
+  With `tta` (1: and the mirror, 2: and 1-pixel shifts; `train.tta_logits`) the
+  figures are those of the augmented predictions, and `*_accuracy_plain`
+  gives the accuracy without. Writes `eval_<which>[_validation][_tta<level>].json`
+  and a confusion-matrix PNG into the workdir. Keys are prefixed by the split:
+  `test_accuracy` or `val_accuracy`.
   """
   if split not in SPLITS:
     raise ConfigError(f'Unknown split {split!r}; valid: {", ".join(SPLITS)}')
+  if tta not in TTA_LEVELS:
+    raise ConfigError(f'Unknown test-time augmentation level {tta!r}; valid: '
+                      f'{", ".join(map(str, TTA_LEVELS))}')
   distributed.initialize()
   mesh = distributed.make_mesh()
   run = load_run(workdir, which, mesh)
@@ -115,18 +124,25 @@ def evaluate_run(workdir: str, which: str = 'latest', flip_tta: bool = False,
   pipe = pipeline.Pipeline(dataset, mesh, run.config.batch_size, run.config.eval_batch_size,
                            run.config.seed, crop_padding=0, flip=False,
                            transform=workdir_lib.transform(run.config, workdir, dataset))
-  _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes, flip_tta)
+  _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes, tta)
   result = train.evaluate_split(eval_fn, run.state, pipe, split)
+  p = train.PREFIX[split]
+  if tta:  # The augmented figures are the result; the plain accuracy stays beside them.
+    plain = {k: result.pop(k) for k in (f'{p}_loss', f'{p}_accuracy', 'confusion')}
+    result.update({f'{p}_accuracy_plain': plain[f'{p}_accuracy'],
+                   f'{p}_loss': result.pop(f'{p}_loss_tta'),
+                   f'{p}_accuracy': result.pop(f'{p}_accuracy_tta'),
+                   'confusion': result.pop('confusion_tta')})
   predicted = train.predicted_counts(result)
   confusion = result.pop('confusion')
   per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
-  result.update(step=run.step, checkpoint=which, split=split, flip_tta=flip_tta,
+  result.update(step=run.step, checkpoint=which, split=split, tta=tta,
                 class_names=list(dataset.class_names),
                 per_class_accuracy=[float(a) for a in per_class],
                 predicted_counts=predicted, confusion=confusion.tolist())
   if write and jax.process_index() == 0:
     stem = os.path.join(workdir, f'eval_{which}' + ('_validation' if split == 'validation' else '')
-                        + ('_tta' if flip_tta else ''))
+                        + (f'_tta{tta}' if tta else ''))
     with open(stem + '.json', 'w') as f:
       json.dump(result, f, indent=1)
     plot_confusion(confusion, dataset.class_names, stem + '_confusion.png',
@@ -150,3 +166,8 @@ def plot_confusion(confusion, class_names, path, title=''):
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def trained_with_flips(workdir: str) -> bool:
+  """Whether the run in `workdir` saw mirrored images in training (then mirror TTA is fair)."""
+  return bool(workdir_lib.load_config(workdir).dataset.flip)

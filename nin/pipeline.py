@@ -4,9 +4,12 @@ Every host copies the whole uint8 split to every one of its devices once
 (CIFAR is 150 MB). A batch is then a pure function of (seed, epoch, step): a
 jitted `shard_map` draws the epoch's permutation (the same on every device of
 every host), gathers each device's slice of the global batch by the device's
-position in the mesh, and augments it (random crop after padding, horizontal
-flip, optional cutout) with a key per example derived from its position in
-the global batch. So a resumed run sees exactly the batches of an
+position in the mesh, and augments it (random crop after zero or reflect
+padding, horizontal flip, optional cutout) with a key per example derived
+from its position in the global batch. With `alternate_flips` (airbench's),
+each image is mirrored on every other epoch instead of at random: a random
+half of the images (fixed by the seed) on even epochs, the other half on odd
+ones. So a resumed run sees exactly the batches of an
 uninterrupted one, and one device sees exactly what four devices, or two
 hosts of two devices, see together.
 
@@ -28,6 +31,8 @@ from nin.data import Dataset
 from nin.errors import ConfigError
 
 _DATA_KEY = 1  # Folded into the seed: data randomness is independent of init and dropout.
+_FLIP_KEY = 3  # Folded into the seed likewise: which images alternate flips start mirrored.
+PAD_MODES = ('zeros', 'reflect')
 
 
 def _place_per_device(mesh, array: np.ndarray):
@@ -39,19 +44,29 @@ def _place_per_device(mesh, array: np.ndarray):
       shape, NamedSharding(mesh, P(distributed.DATA)), shards)
 
 
-def augment(images_u8, keys, crop_padding: int, flip: bool, cutout: int):
-  """Per-example random crop (zero padding), flip and cutout on uint8 NHWC images."""
-  n, h, w, c = images_u8.shape
+def alternate_flips(flip_key, indices, epoch):
+  """Whether each image (by its index in the training split) is mirrored in `epoch`."""
+  start = jax.vmap(lambda i: jax.random.bernoulli(jax.random.fold_in(flip_key, i)))(indices)
+  return start ^ (epoch % 2 == 1)
 
-  def one(image, key):
+
+def augment(images_u8, keys, crop_padding: int, flip: bool, cutout: int,
+            pad_mode: str = 'zeros', flips=None):
+  """Per-example random crop (after zero or reflect padding), flip and cutout on uint8
+  NHWC images; `flips` (one bool per image), if given, replaces the random flips."""
+  n, h, w, c = images_u8.shape
+  mode = {'zeros': 'constant', 'reflect': 'reflect'}[pad_mode]
+
+  def one(image, key, flipped):
     k_crop, k_flip, k_cut = jax.random.split(key, 3)
     if crop_padding:
       p = crop_padding
-      padded = jnp.pad(image, ((p, p), (p, p), (0, 0)))
+      padded = jnp.pad(image, ((p, p), (p, p), (0, 0)), mode=mode)
       dy, dx = jax.random.randint(k_crop, (2,), 0, 2 * p + 1)
       image = jax.lax.dynamic_slice(padded, (dy, dx, 0), (h, w, c))
     if flip:
-      image = jnp.where(jax.random.bernoulli(k_flip), image[:, ::-1], image)
+      flipped = jax.random.bernoulli(k_flip) if flipped is None else flipped
+      image = jnp.where(flipped, image[:, ::-1], image)
     if cutout:
       cy, cx = jax.random.randint(k_cut, (2,), 0, jnp.array([h, w]))
       ys, xs = jnp.arange(h)[:, None], jnp.arange(w)[None, :]
@@ -59,7 +74,9 @@ def augment(images_u8, keys, crop_padding: int, flip: bool, cutout: int):
       image = jnp.where(inside[..., None], 0, image)
     return image
 
-  return jax.vmap(one)(images_u8, keys)
+  if flips is None:
+    return jax.vmap(lambda image, key: one(image, key, None))(images_u8, keys)
+  return jax.vmap(one)(images_u8, keys, flips)
 
 
 class Pipeline:
@@ -67,7 +84,8 @@ class Pipeline:
 
   def __init__(self, dataset: Dataset, mesh, batch_size: int, eval_batch_size: int,
                seed: int, crop_padding: int = 4, flip: bool = True, cutout: int = 0,
-               transform: preprocess.Transform = None):
+               transform: preprocess.Transform = None, pad_mode: str = 'zeros',
+               alternate_flips: bool = False):
     distributed.check_batch_size(batch_size)
     distributed.check_batch_size(eval_batch_size, 'eval_batch_size')
     self.mesh = mesh
@@ -93,7 +111,9 @@ class Pipeline:
     self._eval = {split: tuple(_place_per_device(mesh, a) for a in dataset.split(split))
                   for split in self.num_examples}
     self._key = jax.random.fold_in(jax.random.key(seed), _DATA_KEY)
-    self._aug = dict(crop_padding=crop_padding, flip=flip, cutout=cutout)
+    self._flip_key = jax.random.fold_in(jax.random.key(seed), _FLIP_KEY)
+    self._aug = dict(crop_padding=crop_padding, flip=flip, cutout=cutout, pad_mode=pad_mode)
+    self._alternate_flips = flip and alternate_flips
     spec = P(distributed.DATA)
     self._perm_fn = jax.jit(jax.shard_map(self._permutation, mesh=mesh, in_specs=(spec, P()),
                                           out_specs=spec, check_vma=False))
@@ -125,7 +145,9 @@ class Pipeline:
     idx = jax.lax.dynamic_slice(perm, (step * self.batch_size + offset,), (per_device,))
     step_key = jax.random.fold_in(epoch_key, step)
     keys = jax.vmap(lambda i: jax.random.fold_in(step_key, i))(offset + jnp.arange(per_device))
-    x = augment(images[idx], keys, **self._aug)
+    flips = (alternate_flips(self._flip_key, idx, epoch)
+             if self._alternate_flips else None)
+    x = augment(images[idx], keys, **self._aug, flips=flips)
     return self._normalize(x, arrays), labels[idx]
 
   def _eval_slice(self, images, labels, _, step, arrays):
@@ -135,6 +157,11 @@ class Pipeline:
     idx = jnp.minimum(pos, labels.shape[0] - 1)
     mask = pos < labels.shape[0]
     return self._normalize(images[idx], arrays), labels[idx], mask
+
+  def preprocessed(self, images_u8):
+    """`images_u8` (a host array) as the model sees them, without augmentation, replicated."""
+    x = jax.device_put(np.asarray(images_u8), distributed.replicated(self.mesh))
+    return jax.jit(self._normalize)(x, self._transform_arrays)
 
   def train_batch(self, epoch: int, step: int):
     """(images float32 NHWC, labels int32), sharded over 'data'; step counts within the epoch."""

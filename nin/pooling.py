@@ -185,3 +185,16 @@ class Pool(nn.Module):
 def global_avg_pool(x_nhwc):
   """NiN's classifier: each map's mean over all positions (any image size)."""
   return jnp.mean(x_nhwc, axis=(1, 2))
+
+
+def max_pool_blocks(x_nhwc, window: int):
+  """VALID max pooling over non-overlapping window x window blocks (PyTorch's MaxPool2d(k)).
+
+  Trailing rows and columns that do not fill a block are dropped (31 -> 15 for
+  window 2). A reshape and a max: no `reduce_window`, so its gradient is cheap
+  on every backend.
+  """
+  n, h, w, c = x_nhwc.shape
+  oh, ow = h // window, w // window
+  x = x_nhwc[:, :oh * window, :ow * window, :].reshape(n, oh, window, ow, window, c)
+  return x.max(axis=(2, 4))

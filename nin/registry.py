@@ -12,6 +12,7 @@ MODELS = {
     'nin': nin_model.NiN,
     'googlenet': googlenet.GoogLeNet,
     'plain': plain.Plain,
+    'airbench': plain.Airbench,
 }
 
 # Model fields with a fixed set of values, checked before anything is built.
@@ -20,7 +21,15 @@ FIELD_CHOICES = {
             'pool_impl': pooling.IMPLS},
     'googlenet': {'pool_impl': pooling.IMPLS},
     'plain': {'pool_impl': pooling.IMPLS},
+    'airbench': {'pool_impl': pooling.IMPLS},
 }
+# Parameters a family computes from the training data at initialisation:
+# fn(model, params, normalised training images) -> params. Only the first
+# DATA_FIT_EXAMPLES training images are read (airbench fits its whitening on 5,000).
+DATA_FITS = {
+    'airbench': plain.whitening_data_fit,
+}
+DATA_FIT_EXAMPLES = 5000
 # Fields a family resolves itself (raising ValueError on a bad value), as the values
 # that describe the network built: NiN's block table, narrowed and with its class count.
 RESOLVED_FIELDS = {
@@ -54,6 +63,11 @@ def build_model(model_config: Mapping[str, Any], **overrides) -> nn.Module:
   except ValueError as e:
     raise ConfigError(str(e)) from None
   return model
+
+
+def data_fit(model_config: Mapping[str, Any]):
+  """fn(model, params, images) that sets parameters from training images, or None."""
+  return DATA_FITS.get(model_config['name'])
 
 
 def canonical_model(model_config: Mapping[str, Any]) -> dict:

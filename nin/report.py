@@ -12,6 +12,12 @@ schedule, weight decay, dropout, augmentation); when the rows differ in
 anything but the architecture, the report says so at the top. Runs that are
 missing, failed or unfinished are listed as such; a group with no finished
 run shows no accuracy at all. Every number comes from the workdirs' files.
+
+Accuracy against compute: every run's validation accuracy is plotted against
+its training FLOPs (the model's counted multiply-adds x 6 x images seen,
+nin.train) and its training time (compilation and evaluation excluded), and
+a table gives, per group, the FLOPs and time at which validation accuracy first
+reached each threshold (mean over the seeds that reached it).
 """
 import json
 import os
@@ -49,8 +55,11 @@ def collect(root: str) -> list:
     if entry['status'] == 'finished':
       entry['final'] = workdir.read_final(run_dir)
     if os.path.exists(os.path.join(run_dir, workdir.METRICS_FILE)):
-      entry['curve'] = [(m['epoch'], m['val_accuracy'])
-                        for m in metrics.read_metrics(run_dir, 'eval')]
+      evals = metrics.read_metrics(run_dir, 'eval')
+      entry['curve'] = [(m['epoch'], m['val_accuracy']) for m in evals]
+      # Runs from before training FLOPs and time were recorded have no compute curve.
+      entry['compute_curve'] = [(m['train_flops'], m['train_time_sec'], m['val_accuracy'])
+                                for m in evals if m.get('train_flops') is not None]
     runs.append(entry)
   return runs
 
@@ -74,8 +83,9 @@ def model_size(config) -> dict:
   return size
 
 
-RECIPE_COLUMNS = ('BatchNorm', 'epochs', 'optimiser', 'peak LR', 'schedule', 'weight decay',
-                  'dropout', 'augmentation', 'preprocessing', 'training images', 'validation')
+RECIPE_COLUMNS = ('BatchNorm', 'epochs', 'batch', 'optimiser', 'peak LR', 'schedule',
+                  'weight decay', 'label smoothing', 'weight averaging', 'dropout', 'augmentation',
+                  'TTA', 'preprocessing', 'training images', 'validation')
 
 
 def recipe(config) -> dict:
@@ -84,23 +94,34 @@ def recipe(config) -> dict:
   optimiser = o.name
   if o.name == 'sgd':
     optimiser += f' {"nesterov " if o.nesterov else ""}momentum {o.momentum:g}' if o.momentum else ''
+  if o.bn_bias_lr_multiplier != 1:
+    optimiser += f', BN biases at {o.bn_bias_lr_multiplier:g}x LR'
   schedule = s.name
   if s.name == 'piecewise':
     schedule += f' x{s.decay_factor:g} at {", ".join(f"{b:g}" for b in s.boundaries_epochs)}'
+  if s.name == 'triangle':
+    schedule += f' {s.initial_factor:g} -> 1 -> {s.final_factor:g}'
   if s.warmup_epochs and s.name != 'onecycle':
     schedule += f', {s.warmup_epochs:g} warmup epoch{"s" if s.warmup_epochs != 1 else ""}'
+  flips = 'alternating flips' if d.alternate_flips else 'flip'
+  pad = ' reflect' if d.pad_mode == 'reflect' else ''
   augmentation = ', '.join(
-      a for a, on in ((f'crop {d.crop_padding}px', d.crop_padding), ('flip', d.flip),
+      a for a, on in ((f'crop {d.crop_padding}px{pad}', d.crop_padding), (flips, d.flip),
                       (f'cutout {d.cutout}', d.cutout)) if on) or 'none'
   epochs = (f'{config.num_train_steps} steps' if config.num_train_steps > 0
             else f'{config.num_epochs:g}')
   dropout = f'{config.model.get("dropout_rate", 0):g}'
   if config.model.get('head_dropout_rate', 0):
     dropout += f', {config.model.head_dropout_rate:g} before the FC head'
-  return {'BatchNorm': 'yes' if config.model.get('use_bn') else 'no', 'epochs': epochs,
+  batchnorm = 'yes' if config.model.get('use_bn', config.model.name == 'airbench') else 'no'
+  return {'BatchNorm': batchnorm, 'epochs': epochs, 'batch': str(config.batch_size),
           'optimiser': optimiser, 'peak LR': f'{o.learning_rate:g}', 'schedule': schedule,
-          'weight decay': f'{o.weight_decay:g}', 'dropout': dropout,
-          'augmentation': augmentation, 'preprocessing': d.get('preprocess', 'standardize'),
+          'weight decay': f'{o.weight_decay:g}' + (' (all)' if o.decay_all else ''),
+          'label smoothing': f'{config.label_smoothing:g}',
+          'weight averaging': (f'lookahead every {o.lookahead_every}' if o.lookahead_every
+                               else 'none'),
+          'dropout': dropout, 'augmentation': augmentation, 'TTA': str(config.tta),
+          'preprocessing': d.get('preprocess', 'standardize'),
           'training images': f'{d.num_train:,}' if d.get('num_train', 0) > 0 else 'all',
           'validation': str(d.get('validation_examples', 0))}
 
@@ -135,6 +156,8 @@ def group_rows(runs: list) -> list:
                  **model_size(config))
     if done:
       row.update(**_mean_std(done, 'val_accuracy'), **_mean_std(done, 'test_accuracy'),
+                 **_mean_std(done, 'test_accuracy_tta'),
+                 time_to_accuracy=_time_to_accuracy(done),
                  train_time=float(np.mean([r['final']['train_time_sec'] for r in done])),
                  images_per_sec=float(np.mean([r['final']['images_per_sec'] or 0 for r in done])),
                  epochs=float(np.mean([r['final']['epochs'] for r in done])))
@@ -147,6 +170,44 @@ def group_rows(runs: list) -> list:
     row['params_vs_reference'] = _relative(row.get('params'), ref.get('params'))
     row['macs_vs_reference'] = _relative(row.get('macs'), ref.get('macs'))
   return rows
+
+
+def _time_to_accuracy(done) -> dict:
+  """Per threshold: how many seeds reached it, and their mean FLOPs and time when they did."""
+  out = {}
+  for t in sorted({t for r in done for t in r['final'].get('time_to_val_accuracy', {})}, key=float):
+    hits = [r['final']['time_to_val_accuracy'][t] for r in done
+            if t in r['final'].get('time_to_val_accuracy', {})]
+    out[t] = {'reached': len(hits), 'of': len(done),
+              'train_flops': float(np.mean([h['train_flops'] for h in hits])),
+              'train_time_sec': float(np.mean([h['train_time_sec'] for h in hits])),
+              'epoch': float(np.mean([h['epoch'] for h in hits]))}
+  return out
+
+
+def _time_to_accuracy_section(rows) -> list:
+  rows = [r for r in rows if r.get('time_to_accuracy')]
+  if not rows:
+    return []
+  thresholds = sorted({t for r in rows for t in r['time_to_accuracy']}, key=float)
+  lines = ['', '## Time to accuracy', '',
+           'When validation accuracy first reached each threshold: training time in seconds '
+           '(compilation and evaluation excluded) and training PFLOPs (counted multiply-adds '
+           'x 6 x images seen), the mean over the seeds that reached it (their count when '
+           'not all did; an empty cell: none did).', '',
+           '| group | ' + ' | '.join(f'{float(t):.0%}' for t in thresholds) + ' |',
+           '|---|' + '---:|' * len(thresholds)]
+  for r in rows:
+    cells = []
+    for t in thresholds:
+      h = r['time_to_accuracy'].get(t)
+      if h is None:
+        cells.append('')
+        continue
+      seeds = '' if h['reached'] == h['of'] else f" ({h['reached']}/{h['of']} seeds)"
+      cells.append(f"{h['train_time_sec']:.0f} s, {h['train_flops'] / 1e15:.3g} PFLOP{seeds}")
+    lines.append(f"| {r['group']} | " + ' | '.join(cells) + ' |')
+  return lines
 
 
 def recipe_differences(rows: list) -> list:
@@ -186,19 +247,21 @@ def markdown(root: str, runs: list, rows: list) -> str:
             'the test split is evaluated once, at the end of each run.',
             '',
             '| group | model | params | effective params | mult-adds | params, mult-adds vs '
-            'first of family | seeds | validation accuracy | test accuracy '
+            'first of family | seeds | validation accuracy | test accuracy | test accuracy, TTA '
             '| train time (s) | img/s |',
-            '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|']
+            '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|']
   for r in rows:
-    val, test = (_fmt_acc(r, k, r['finished']) for k in ('val_accuracy', 'test_accuracy'))
+    val, test, tta = (_fmt_acc(r, k, r['finished'])
+                      for k in ('val_accuracy', 'test_accuracy', 'test_accuracy_tta'))
     vs = ('—' if r['reference'] == r['group']
           else f"{r['params_vs_reference']}, {r['macs_vs_reference']} vs {r['reference']}")
     lines.append(
         f"| {r['group']} | {r.get('model', '—')} | {_fmt(r.get('params'), ',')} "
         f"| {_fmt(r.get('effective_params'), ',')} | {_fmt(r.get('macs'), ',')} | {vs} "
-        f"| {r['finished']}/{r['expected']} | {val} | {test} "
+        f"| {r['finished']}/{r['expected']} | {val} | {test} | {tta} "
         f"| {_fmt(r.get('train_time'), '.1f')} | {_fmt(r.get('images_per_sec'), '.0f')} |")
-  lines += ['', 'Accuracies are mean ± std over the finished seeds (one seed: its value). Effective parameters: '
+  lines += ['', 'Accuracies are mean ± std over the finished seeds (one seed: its value); '
+            'TTA: with the test-time augmentation of the run\'s `tta` level. Effective parameters: '
             'those left once linear 1x1 layers are folded into the convolution before them '
             '(a linear-1x1 NiN is a plain conv net of that size).', '',
             '## Recipes', '', '| group | ' + ' | '.join(RECIPE_COLUMNS) + ' |',
@@ -211,10 +274,15 @@ def markdown(root: str, runs: list, rows: list) -> str:
   if problems:
     lines += ['', '## Runs not finished', '']
     lines += [f'- `{name}`: {s}' for name, s in problems]
+  lines += _time_to_accuracy_section(rows)
   lines += _predictions_section(finished)
   lines += ['', '## Plots', '', '![test accuracy vs multiply-adds](accuracy_vs_macs.png)',
             '![test accuracy vs parameters](accuracy_vs_params.png)',
-            '![validation accuracy during training](val_accuracy_curves.png)', '']
+            '![validation accuracy during training](val_accuracy_curves.png)']
+  if any(r.get('compute_curve') for r in runs):
+    lines += ['![validation accuracy against training FLOPs](val_accuracy_vs_flops.png)',
+              '![validation accuracy against training time](val_accuracy_vs_time.png)']
+  lines += ['']
   curves = [r for r in runs if r.get('curve') is not None and r['status'] == 'finished']
   if curves:
     lines += ['Each run: training loss and learning rate, validation accuracy.', '']
@@ -300,7 +368,34 @@ def plots(root: str, runs: list, rows: list) -> list:
   fig.tight_layout()
   fig.savefig(os.path.join(root, 'val_accuracy_curves.png'), dpi=100)
   plt.close(fig)
-  return paths + [os.path.join(root, 'val_accuracy_curves.png')]
+  paths.append(os.path.join(root, 'val_accuracy_curves.png'))
+  if any(r.get('compute_curve') for r in runs):
+    paths += [_plot_compute(root, runs, 0, 'training FLOPs (multiply-adds x 6 x images)',
+                            'val_accuracy_vs_flops.png'),
+              _plot_compute(root, runs, 1, 'training time (s; compilation and evaluation '
+                            'excluded)', 'val_accuracy_vs_time.png')]
+  return paths
+
+
+def _plot_compute(root, runs, axis, label, name) -> str:
+  """Validation accuracy against a compute axis of `compute_curve`: a line per run, log x."""
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6, 4))
+  colors = {g: f'C{i % 10}' for i, g in enumerate(dict.fromkeys(r['group'] for r in runs))}
+  for r in runs:
+    if r.get('compute_curve') and r['status'] == 'finished':
+      ax.plot([p[axis] for p in r['compute_curve']], [p[2] for p in r['compute_curve']], 'o-',
+              ms=3, color=colors[r['group']], label=r['name'])
+  ax.set_xscale('log')
+  ax.set_xlabel(label)
+  ax.set_ylabel('validation accuracy')
+  ax.legend(fontsize=6)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  path = os.path.join(root, name)
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
 
 
 def write_report(root: str) -> str:

@@ -4,12 +4,14 @@ Each failure is a `ConfigError` whose one-line message names the bad value
 and the valid choices.
 """
 import math
+import re
 
-from nin import data, distributed, layers, optim, preprocess, registry
+from nin import data, distributed, layers, optim, pipeline, preprocess, registry
 from nin.errors import ConfigError
 from nin.registry import check_choice
 
 DTYPES = ('float32', 'bfloat16')
+TTA_LEVELS = (0, 1, 2)  # nin.train.tta_logits
 # (image size, classes, training examples) of each dataset; synthetic takes them from the config.
 DATASET_SPECS = {'cifar10': (32, 10, 50_000), 'cifar100': (32, 100, 50_000),
                  'digits': (32, 10, 1_497), 'synthetic': (None, None, None)}
@@ -59,6 +61,7 @@ def validate(config) -> None:
   for field in ('crop_padding', 'cutout'):
     if config.dataset[field] < 0:
       raise ConfigError(f'dataset.{field}={config.dataset[field]} must be 0 (off) or positive')
+  _check_fast_fields(config)
   size, classes, n_train = DATASET_SPECS[config.dataset.name]
   size = size or config.dataset.image_size
   classes = classes or config.dataset.synthetic_classes
@@ -76,3 +79,35 @@ def validate(config) -> None:
     if expected and size != expected:
       raise ConfigError(f'model.layout={layout!r} expects {expected}x{expected} images, '
                         f'but dataset.image_size={size}')
+
+
+def _check_fast_fields(config) -> None:
+  """The fields of the fast protocol (configs/common.py: fast)."""
+  d, o, s = config.dataset, config.optimizer, config.schedule
+  check_choice('dataset.pad_mode', d.pad_mode, pipeline.PAD_MODES)
+  check_choice('tta', config.tta, TTA_LEVELS)
+  if d.alternate_flips and not d.flip:
+    raise ConfigError('dataset.alternate_flips=True needs dataset.flip=True (it decides '
+                      'when images are mirrored, not whether)')
+  if d.pad_mode == 'reflect' and d.crop_padding >= config.dataset.image_size:
+    raise ConfigError(f'dataset.crop_padding={d.crop_padding} must be smaller than the image '
+                      f'({d.image_size} pixels) for reflect padding')
+  if not o.bn_bias_lr_multiplier > 0:
+    raise ConfigError(f'optimizer.bn_bias_lr_multiplier={o.bn_bias_lr_multiplier} must be '
+                      f'positive')
+  if not (isinstance(o.lookahead_every, int) and o.lookahead_every >= 0):
+    raise ConfigError(f'optimizer.lookahead_every={o.lookahead_every!r} must be 0 (off) or a '
+                      f'positive number of steps')
+  if not 0 <= o.lookahead_decay <= 1:
+    raise ConfigError(f'optimizer.lookahead_decay={o.lookahead_decay} must be in [0, 1]')
+  if not o.freeze_after_epochs >= 0:
+    raise ConfigError(f'optimizer.freeze_after_epochs={o.freeze_after_epochs} must be 0 or '
+                      f'positive')
+  for field in ('frozen', 'freeze_after'):
+    try:
+      re.compile(o[field])
+    except re.error as e:
+      raise ConfigError(f'optimizer.{field}={o[field]!r} is not a regular expression ({e})')
+  for field in ('initial_factor', 'final_factor'):
+    if not s[field] >= 0:
+      raise ConfigError(f'schedule.{field}={s[field]} must be 0 or positive')

@@ -42,6 +42,27 @@ def _flat(d) -> dict:
   return traverse_util.flatten_dict(d, sep='.')
 
 
+# Fields whose absence from an older run's config meant something else than today's
+# default: runs saved before the validation split trained on every training example.
+_LEGACY_VALUES = {'dataset.validation_examples': 0}
+
+
+def upgrade(saved: dict) -> dict:
+  """A saved config with the fields added since it was written, at their defaults.
+
+  Older runs load, resume and compare as if they had been saved today: a field
+  they lack takes its value in `_LEGACY_VALUES`, else the base default of
+  configs/common.py (every field added since behaves as before at its default).
+  Model fields are left alone: a model fills in its own defaults.
+  """
+  from configs import common  # Configs are data, read where needed.
+  flat = _flat(saved)
+  for key, value in _flat(json.loads(config_to_json(common.get_base_config()))).items():
+    if key not in flat and not key.startswith('model.'):
+      flat[key] = _LEGACY_VALUES.get(key, value)
+  return traverse_util.unflatten_dict(flat, sep='.')
+
+
 def check(config, workdir, overwrite=False, allow_config_change=False) -> None:
   """Refuses a path that is not a directory, or a workdir that holds a run with another config."""
   if os.path.exists(workdir) and not os.path.isdir(workdir):
@@ -49,7 +70,7 @@ def check(config, workdir, overwrite=False, allow_config_change=False) -> None:
   path = os.path.join(workdir, CONFIG_FILE)
   if overwrite or not os.path.exists(path):
     return
-  saved = _read_json(path, 'its config')
+  saved = upgrade(_read_json(path, 'its config'))
   old = _flat(saved)
   new = _flat(json.loads(config_to_json(config)))
   diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -132,7 +153,7 @@ def load_config(workdir) -> ml_collections.ConfigDict:
   d = _read_json(path, 'the run\'s config')
   if not isinstance(d, dict) or not {'model', 'dataset', 'optimizer'} <= set(d):
     raise ConfigError(f'{path} is not the config of a run of this project')
-  return _config_from_dict(d)
+  return _config_from_dict(upgrade(d))
 
 
 def _config_from_dict(d):

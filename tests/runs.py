@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TIMING = ('images_per_sec', 'step_time', 'compile_sec', 'train_time_sec')
+TIMING = ('images_per_sec', 'step_time', 'compile_sec', 'train_time_sec', 'time_to_val_accuracy')
 
 
 def env(devices=1):
