@@ -4,8 +4,10 @@ r"""GoogLeNet / Inception v1 with and without 1x1 bottlenecks.
   python train.py --config configs/googlenet.py:naive --workdir runs/googlenet_naive
   python -m nin.summary --config configs/googlenet.py:imagenet   # Table 1 of the paper
   python train.py --config configs/googlenet.py:digits --workdir runs/googlenet_digits
+  python train.py --config configs/googlenet.py:fast --workdir runs/googlenet_fast
 
 Variants (combine with commas):
+  fast      the fast protocol (common.fast: airbench94's recipe without its net).
   naive     no 3x3/5x5 reduce layers (Fig. 2a, keeping the pool projection).
   reference the CIFAR recipe of common reproductions (below) instead of the
             project's one protocol.

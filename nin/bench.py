@@ -202,7 +202,8 @@ def markdown(res) -> str:
   env = res['environment']
   lines = [f"Device: {env['device_count']} x {env['device_kind']} ({env['platform']}); "
            f"jax {env['jax']}, flax {env['flax']}; batch {res['settings']['batch_size']}"
-           + ('; --quick: GoogLeNet narrowed to blocks 3a, 3b.' if res['settings'].get('quick')
+           + ('; --quick: GoogLeNet narrowed to blocks 3a, 3b, airbench to widths 8/16/16.'
+              if res['settings'].get('quick')
               else '.'),
            'Matmul peak: ' + ', '.join(f'{k} {v / 1e9:.0f} GFLOP/s'
                                        for k, v in res['matmul_peak_flops_per_sec'].items()), '',

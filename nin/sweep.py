@@ -9,13 +9,16 @@ with 'group', 'seed', 'config' ('file.py[:variants]') and 'overrides'
 <workdir>/<group>/seed<seed>. Finished runs (with final_metrics.json) are
 skipped; interrupted ones resume from their checkpoints, since train.py
 does. `--dry_run` prints one complete command per line, for a cluster
-launcher (a SLURM array, GNU parallel) to run in parallel. `--override
+launcher (a SLURM array, GNU parallel) to run in parallel: each changes to the
+absolute paths (this interpreter, train.py, the config file, the workdir), so it
+runs as printed from any folder and shell. `--override
 KEY=VALUE` (repeatable) sets a config field in every run, e.g. where this
 machine keeps its data: `--override dataset.data_dir=/data/tfds`. A failed run is
 marked with a FAILED file in its workdir and the sweep goes on; the exit
 code is non-zero if any run failed.
 """
 import ast
+import difflib
 import importlib.util
 import json
 import os
@@ -58,16 +61,26 @@ def load_sweep(spec: str, overrides=None) -> list:
     raise ConfigError(f'Sweep file {path} defines no get_sweep(arg)')
   try:
     runs = module.get_sweep(arg or None)
-  except ValueError as e:  # A sweep file's own check of its argument (configs raise ValueError).
-    raise ConfigError(str(e)) from None
+  except Exception as e:  # A sweep file's own check of its argument, or a bug in it.
+    raise ConfigError(f'{path}: get_sweep({arg or None!r}) failed: '
+                      f'{type(e).__name__}: {e}') from None
+  if not isinstance(runs, (list, tuple)) or not runs:
+    raise ConfigError(f'{path}: get_sweep({arg or None!r}) returned {runs!r}; it must return '
+                      f'a non-empty list of runs')
   for r in runs:
-    missing = {'group', 'seed', 'config', 'overrides'} - set(r)
+    missing = {'group', 'seed', 'config', 'overrides'} - set(r) if isinstance(r, dict) else {'all'}
     if missing:
-      raise ConfigError(f'Sweep run {r} lacks {", ".join(sorted(missing))}')
+      raise ConfigError(f'Sweep run {r!r} lacks {", ".join(sorted(missing))} (each run is a '
+                        f'dict with group, seed, config and overrides)')
   runs = [dict(r, overrides={**r['overrides'], **(overrides or {})}) for r in runs]
   names = [run_name(r) for r in runs]
   if len(set(names)) != len(names):
     raise ConfigError('Two runs of the sweep share a group and seed')
+  for r in runs:  # Every field named exists: a misspelt override launches nothing.
+    try:
+      build_config(r)
+    except (ConfigError, KeyError, AttributeError, TypeError, ValueError) as e:
+      raise ConfigError(f'Sweep run {run_name(r)} ({r["config"]}): {e}') from None
   return runs
 
 
@@ -83,8 +96,21 @@ def build_config(run, root: str = ''):
   path, _, arg = run['config'].partition(':')
   config = _load_module(os.path.join(root or _repo_root(), path), 'config_module').get_config(
       arg or None)
+  for key in run['overrides']:  # A field the config lacks is an error, as on the command line.
+    _check_field(config, key)
   config.update_from_flattened_dict({'seed': run['seed'], **run['overrides']})
   return config
+
+
+def _check_field(config, key: str) -> None:
+  node = config
+  for i, part in enumerate(key.split('.')):
+    fields = list(node.keys()) if hasattr(node, 'keys') else []
+    if part not in fields:
+      close = difflib.get_close_matches(part, fields, n=1)
+      hint = f"; did you mean '{'.'.join(key.split('.')[:i] + close)}'?" if close else ''
+      raise ConfigError(f"unknown config field '{key}'{hint}")
+    node = node[part]
 
 
 def run_name(run) -> str:
@@ -95,9 +121,9 @@ def _value(v) -> str:
   return repr(v).replace(' ', '') if isinstance(v, (tuple, list)) else str(v)
 
 
-def command(run, workdir: str, python: str = 'python') -> list:
-  """The train.py command of one run, as an argument list."""
-  args = [python, 'train.py', '--config', run['config'],
+def command(run, workdir: str, python: str = 'python', root: str = '') -> list:
+  """The train.py command of one run, as an argument list (paths inside `root`, if given)."""
+  args = [python, os.path.join(root, 'train.py'), '--config', os.path.join(root, run['config']),
           '--workdir', os.path.join(workdir, run_name(run))]
   overrides = {'seed': run['seed'], **run['overrides']}  # The seed in the name is the seed.
   args += [f'--config.{k}={_value(v)}' for k, v in sorted(overrides.items())]
@@ -159,9 +185,9 @@ def main(argv):
 
   def sweep():
     overrides = parse_overrides(flags.FLAGS.override)
-    if flags.FLAGS.dry_run:
+    if flags.FLAGS.dry_run:  # Runs as printed from any folder: absolute paths, this Python.
       for run in load_sweep(spec, overrides):
-        print(shlex.join(command(run, workdir)))
+        print(shlex.join(command(run, os.path.abspath(workdir), sys.executable, _repo_root())))
       return 0
     results = run_sweep(spec, workdir, overrides=overrides)
     counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}

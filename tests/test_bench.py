@@ -30,7 +30,7 @@ def test_quick_benchmark(tmp_path):
     if path != '.environment.xla_flags':
       assert value not in (None, '') and (not isinstance(value, (int, float)) or value >= 0), path
   steps = res['train_step']
-  assert {r['model'] for r in steps} == {'nin', 'googlenet', 'plain'}
+  assert {r['model'] for r in steps} == {'nin', 'googlenet', 'plain', 'airbench'}
   assert {r['impl'] for r in steps if r['model'] == 'nin'} == {'dense', 'conv', 'einsum'}
   for r in steps:
     assert r['flops_per_step'] > 0 and 0 < r['fraction_of_peak'] < 1.5
@@ -38,7 +38,7 @@ def test_quick_benchmark(tmp_path):
     assert abs(r['forward_flops_over_2_macs'] - 1) < 0.10, r
     # A training step: forward + gradients for activations and weights, about 3 forwards.
     assert abs(r['step_flops_over_forward'] / 3 - 1) < 0.10, r
-  assert set(res['input']['ratio_to_training']) == {'nin', 'googlenet', 'plain'}
+  assert set(res['input']['ratio_to_training']) == {'nin', 'googlenet', 'plain', 'airbench'}
   # The CLI restarted itself with the project's malloc settings (unless the caller set its own).
   assert res['environment']['glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', malloc.TUNABLES)
   assert '| nin | dense | float32 |' in p.stdout and 'Input side:' in p.stdout

@@ -307,6 +307,8 @@ def test_fast_is_one_recipe_for_every_family():
   first = recipe(configs[0])
   for c in configs[1:]:
     assert recipe(c) == first
+  for c in configs:  # Regularisation is the protocol's: no dropout in any family.
+    assert c.model.get('dropout_rate', 0.0) == 0.0 and c.model.get('head_dropout_rate', 0.0) == 0.0
   with pytest.raises(ValueError, match='fast does not combine with paper'):
     nin_config.get_config('fast,paper')
 

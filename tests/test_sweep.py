@@ -35,14 +35,29 @@ def _sweep(*args, **kw):
 def test_dry_run_prints_commands_that_run_as_printed(tmp_path):
   sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
   out = _sweep(sweep, '--workdir', workdir, '--dry_run', check=True).stdout.splitlines()
-  assert len(out) == 3 and all(line.startswith('python train.py --config ') for line in out)
+  prefix = f'{sys.executable} {runs.ROOT}/train.py --config {runs.ROOT}/configs/'
+  assert len(out) == 3 and all(line.startswith(prefix) for line in out), out
   assert out[0].endswith(f'--workdir {workdir}/nin/seed0 --config.eval_every_epochs=0.5 '
                          f'--config.num_train_steps=2 --config.seed=0')
-  env = dict(runs.env(), PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
-  subprocess.run(['bash', '-c', out[1]], cwd=runs.ROOT, env=env, check=True, capture_output=True)
+  # From another folder, with no virtual environment on PATH: it runs as printed.
+  subprocess.run(['bash', '-c', out[1]], cwd=str(tmp_path), env=runs.env(), check=True,
+                 capture_output=True)
   final = runs.final(f'{workdir}/nin/seed1')
   assert final['step'] == 2
   assert not os.path.exists(workdir + '/nin/seed0')  # A dry run runs nothing.
+
+
+def test_bad_overrides_and_sweep_files_are_one_line_before_anything_runs(tmp_path):
+  sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
+  p = _sweep(sweep, '--workdir', workdir, '--override', 'optimizer.learning_rat=0.1')
+  assert p.returncode == 2 and p.stdout == '', (p.stdout, p.stderr)
+  assert p.stderr.startswith('Error: ') and 'learning_rat' in p.stderr
+  assert p.stderr.strip().count('\n') == 0 and not os.path.exists(workdir)
+  for body, said in (('return None', 'returned None'), ('return []', 'returned []'),
+                     ('raise RuntimeError("oops")', 'RuntimeError: oops')):
+    (tmp_path / 'bad.py').write_text(f'def get_sweep(arg=None):\n  {body}\n')
+    p = _sweep(str(tmp_path / 'bad.py'), '--workdir', workdir)
+    assert p.returncode == 2 and said in p.stderr and p.stderr.strip().count('\n') == 0, p.stderr
 
 
 def test_sweep_runs_skips_finished_reports_failures_and_the_report(tmp_path):

@@ -218,6 +218,26 @@ def test_the_same_network_in_another_form_is_no_config_change(tmp_path):
     workdir_lib.check(config, str(tmp_path))
 
 
+def test_a_config_saved_before_fields_were_added_loads_and_resumes_unchanged(tmp_path):
+  """Fields added since a run was saved take their defaults (workdir.upgrade): the same
+  command resumes it, readers build its optimizer, and a run from before the validation
+  split keeps training on every example."""
+  config = _smoke()
+  saved = json.loads(workdir_lib.config_to_json(config))
+  for group, field in (('optimizer', 'lookahead_every'), ('dataset', 'pad_mode'), (None, 'tta'),
+                       ('schedule', 'final_factor'), ('dataset', 'validation_examples')):
+    del (saved[group] if group else saved)[field]
+  (tmp_path / 'config.json').write_text(json.dumps(saved))
+  loaded = workdir_lib.load_config(str(tmp_path))
+  assert loaded.optimizer.lookahead_every == 0 and loaded.dataset.pad_mode == 'zeros'
+  assert loaded.tta == 0 and loaded.dataset.validation_examples == 0  # As such runs trained.
+  config.dataset.validation_examples = 0
+  workdir_lib.check(config, str(tmp_path))  # The same command: no config change.
+  config.optimizer.lookahead_every = 5
+  with pytest.raises(errors.WorkdirConflict, match='optimizer.lookahead_every: 0 -> 5'):
+    workdir_lib.check(config, str(tmp_path))
+
+
 def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(tmp_path):
   workdir = str(tmp_path)
   # Good for 2 epochs (16 steps), then an absurd learning rate from a resumed run. (The
