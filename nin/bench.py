@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nin import data, distributed, optim, pipeline, summary, train
+from nin import data, distributed, optim, pipeline, steps, summary
 from nin.registry import build_model
 
 FAMILIES = ('nin', 'googlenet', 'plain', 'airbench')
@@ -83,22 +83,22 @@ def prepare_train_step(family, impl, dtype, batch_size, mesh, quick=False) -> di
   config.dtype = dtype
   config.batch_size = batch_size
   spe, total = 100, 10_000
-  model = train.model_for(config)
+  model = steps.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, spe, total))
   shape = (config.dataset.image_size, config.dataset.image_size, 3)
   lookahead = config.optimizer.lookahead_every > 0
-  state = jax.jit(lambda: train.create_train_state(model, tx, shape, 0, lookahead=lookahead),
+  state = jax.jit(lambda: steps.create_train_state(model, tx, shape, 0, lookahead=lookahead),
                   out_shardings=distributed.replicated(mesh))()
   images = jax.device_put(jax.random.normal(jax.random.key(1), (batch_size, *shape)),
                           distributed.batch_sharded(mesh))
   labels = jax.device_put(jnp.arange(batch_size) % config.model.num_classes,
                           distributed.batch_sharded(mesh))
-  train_fn, _ = train.compile_steps(config, mesh, config.model.num_classes, total_steps=total)
+  train_fn, _ = steps.compile_steps(config, mesh, config.model.num_classes, total_steps=total)
   t = time.perf_counter()
   compiled = train_fn.lower(state, images, labels).compile()
   compile_sec = time.perf_counter() - t
   macs = summary.totals(summary.summarize(build_model(config.model), shape))['macs']
-  forward = jax.jit(lambda s, x: s.apply_fn(train.variables_of(s), x, train=False))
+  forward = jax.jit(lambda s, x: s.apply_fn(steps.variables_of(s), x, train=False))
   forward_flops = _flops(forward.lower(state, images).compile())
   return {'meta': {'model': family, 'impl': impl, 'dtype': dtype, 'batch_size': batch_size,
                    'compile_sec': compile_sec, 'flops_per_step': _flops(compiled),

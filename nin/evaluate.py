@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from nin import checkpoint, data, distributed, optim, pipeline, train
+from nin import checkpoint, data, distributed, optim, pipeline, steps
 from nin import workdir as workdir_lib
 from nin.errors import ConfigError
 from nin.validate import TTA_LEVELS
@@ -31,12 +31,12 @@ class Run:
   workdir: str
   config: Any
   model: Any
-  state: Any      # A train.TrainState; `variables` gives what `model.apply` needs.
+  state: Any      # A steps.TrainState; `variables` gives what `model.apply` needs.
   step: int
 
   @property
   def variables(self):
-    return train.variables_of(self.state)
+    return steps.variables_of(self.state)
 
 
 def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
@@ -45,11 +45,11 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
     raise ConfigError(f'Unknown checkpoint choice {which!r}; valid: {", ".join(CHOICES)}')
   config = workdir_lib.load_config(workdir)
   mesh = mesh or distributed.make_mesh()
-  model = train.model_for(config)
+  model = steps.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, 1, 2))
   size = config.dataset.image_size
   lookahead = config.optimizer.lookahead_every > 0  # The state holds the average too.
-  init = jax.jit(lambda: train.create_train_state(model, tx, (size, size, 3), config.seed,
+  init = jax.jit(lambda: steps.create_train_state(model, tx, (size, size, 3), config.seed,
                                                   lookahead=lookahead),
                  out_shardings=distributed.replicated(mesh))
   validating = config.dataset.get('validation_examples', 0) > 0
@@ -71,13 +71,13 @@ def _restore(workdir, init, which, patience_sec=60.0):
   deadline, failures = time.time() + patience_sec, collections.Counter()
   target = None  # Initialised once, and only when there is a step to read into.
   while True:
-    steps = checkpoint.complete_steps(workdir)
-    if not steps:
+    complete = checkpoint.complete_steps(workdir)
+    if not complete:
       raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
-    step = checkpoint.best_step(workdir, steps) if which == 'best' else steps[-1]
+    step = checkpoint.best_step(workdir, complete) if which == 'best' else complete[-1]
     if step is None:
       raise FileNotFoundError(f'{workdir} holds no checkpoint with a validation score yet '
-                              f'(the latest, step {steps[-1]}, has none): use --checkpoint=latest')
+                              f'(the latest, step {complete[-1]}, has none): use --checkpoint=latest')
     target = init() if target is None else target
     try:
       if not checkpoint.fits(workdir, step, target):
@@ -99,7 +99,7 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
                  data_dir: str = '', write: bool = True, split: str = 'test') -> dict:
   """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint on a split.
 
-  With `tta` (1: and the mirror, 2: and 1-pixel shifts; `train.tta_logits`) the
+  With `tta` (1: and the mirror, 2: and 1-pixel shifts; `steps.tta_logits`) the
   figures are those of the augmented predictions, and `*_accuracy_plain`
   gives the accuracy without. Writes `eval_<which>[_validation][_tta<level>].json`
   and a confusion-matrix PNG into the workdir. Keys are prefixed by the split:
@@ -124,16 +124,16 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
   pipe = pipeline.Pipeline(dataset, mesh, run.config.batch_size, run.config.eval_batch_size,
                            run.config.seed, crop_padding=0, flip=False,
                            transform=workdir_lib.transform(run.config, workdir, dataset))
-  _, eval_fn = train.compile_steps(run.config, mesh, dataset.num_classes, tta)
-  result = train.evaluate_split(eval_fn, run.state, pipe, split)
-  p = train.PREFIX[split]
+  _, eval_fn = steps.compile_steps(run.config, mesh, dataset.num_classes, tta)
+  result = steps.evaluate_split(eval_fn, run.state, pipe, split)
+  p = steps.PREFIX[split]
   if tta:  # The augmented figures are the result; the plain accuracy stays beside them.
     plain = {k: result.pop(k) for k in (f'{p}_loss', f'{p}_accuracy', 'confusion')}
     result.update({f'{p}_accuracy_plain': plain[f'{p}_accuracy'],
                    f'{p}_loss': result.pop(f'{p}_loss_tta'),
                    f'{p}_accuracy': result.pop(f'{p}_accuracy_tta'),
                    'confusion': result.pop('confusion_tta')})
-  predicted = train.predicted_counts(result)
+  predicted = steps.predicted_counts(result)
   confusion = result.pop('confusion')
   per_class = confusion.diagonal() / np.maximum(confusion.sum(1), 1)
   result.update(step=run.step, checkpoint=which, split=split, tta=tta,
@@ -147,7 +147,7 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
       json.dump(result, f, indent=1)
     plot_confusion(confusion, dataset.class_names, stem + '_confusion.png',
                    title=f'{run.config.model.name}, step {run.step}: '
-                         f'{result[train.PREFIX[split] + "_accuracy"]:.2%} {split} accuracy')
+                         f'{result[steps.PREFIX[split] + "_accuracy"]:.2%} {split} accuracy')
   return result
 
 

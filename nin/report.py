@@ -15,7 +15,7 @@ run shows no accuracy at all. Every number comes from the workdirs' files.
 
 Accuracy against compute: every run's validation accuracy is plotted against
 its training FLOPs (the model's counted multiply-adds x 6 x images seen,
-nin.train) and its training time (compilation and evaluation excluded), and
+nin.steps) and its training time (compilation and evaluation excluded), and
 a table gives, per group, the FLOPs and time at which validation accuracy first
 reached each threshold (mean over the seeds that reached it).
 """

@@ -1,4 +1,4 @@
-"""Training and evaluation: small pure steps, and the loop that drives them.
+"""The training loop: it drives the steps of nin/steps.py.
 
     from nin import train
     from configs import nin
@@ -13,222 +13,21 @@ and dropout keys are functions of the step, so a resumed run repeats an
 uninterrupted one exactly. SIGTERM/SIGINT save a checkpoint and stop cleanly;
 a non-finite loss stops the run before anything bad is saved.
 """
-import functools
 import os
 import signal
 import time
-from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
-from flax.training import train_state
 from jax.experimental import multihost_utils
 
-from nin import checkpoint, data, distributed, metrics, optim, pipeline, registry, summary
+from nin import checkpoint, data, distributed, metrics, optim, pipeline, registry, steps
 from nin import workdir as workdir_lib
 from nin.errors import Interrupted, NonFiniteLoss
 from nin.validate import validate
 
-_DROPOUT_KEY = 2
-
-
-class TrainState(train_state.TrainState):
-  batch_stats: Any = None
-
-
-class LookaheadState(TrainState):
-  """A TrainState that also holds lookahead's running average of `variables_of(state)`.
-
-  A class of its own, so that runs without lookahead save exactly the checkpoints
-  they always did.
-  """
-  ema: Any = None
-
-
-# ----------------------------------------------------------------------------- steps
-
-def model_for(config):
-  """The model `config` trains, computing in its dtype (parameters stay float32)."""
-  dtype = jnp.bfloat16 if config.dtype == 'bfloat16' else jnp.float32
-  return registry.build_model(config.model, dtype=dtype)
-
-
-def create_train_state(model, tx, image_shape, seed: int, fit_images=None, *, fit=None,
-                       lookahead: bool = False) -> TrainState:
-  """A fresh state; `fit(model, params, fit_images)` sets data-dependent parameters first."""
-  variables = model.init(jax.random.key(seed), jnp.zeros((1, *image_shape), jnp.float32))
-  params = variables['params']
-  if fit is not None:
-    params = fit(model, params, fit_images)
-  cls = LookaheadState if lookahead else TrainState
-  state = cls.create(apply_fn=model.apply, params=params, tx=tx,
-                     batch_stats=variables.get('batch_stats'))
-  return state.replace(ema=variables_of(state)) if lookahead else state
-
-
-def variables_of(state):
-  """What `model.apply` needs from a state: parameters, and BatchNorm statistics if any."""
-  v = {'params': state.params}
-  if state.batch_stats is not None:
-    v['batch_stats'] = state.batch_stats
-  return v
-
-
-def lookahead_step(state: TrainState, *, every: int, decay: float, total_steps: int):
-  """airbench's weight averaging, after the optimizer's step.
-
-  Every `every` steps the average moves towards the current weights (and
-  BatchNorm statistics), ema <- ema + (1 - a) (current - ema) with
-  a = decay**every * (step / total_steps)**3, and the weights are reset to the
-  average; after the last step they are the average. Early in training a is
-  near 0 (the average follows the weights); late it nears decay**every.
-  """
-  step = state.step
-  alpha = decay ** every * (step / total_steps) ** 3
-  current = variables_of(state)
-  sync = step % every == 0
-  ema = jax.tree.map(lambda e, p: jnp.where(sync, e + (1 - alpha) * (p - e), e),
-                     state.ema, current)
-  reset = sync | (step >= total_steps)
-  new = jax.tree.map(lambda e, p: jnp.where(reset, e, p), ema, current)
-  return state.replace(params=new['params'], batch_stats=new.get('batch_stats'), ema=ema)
-
-
-def train_step(state: TrainState, images, labels, *, dropout_key, num_classes: int,
-               label_smoothing: float = 0.0, lookahead=None):
-  """One SGD step (then `lookahead_step(**lookahead)`, if given); returns the new state
-  and this step's loss and accuracy."""
-  key = jax.random.fold_in(dropout_key, state.step)
-
-  def loss_fn(params):
-    logits, updates = state.apply_fn(
-        {**variables_of(state), 'params': params}, images, train=True,
-        rngs={'dropout': key}, mutable=['batch_stats'])
-    targets = optax.smooth_labels(jax.nn.one_hot(labels, num_classes), label_smoothing)
-    loss = optax.softmax_cross_entropy(logits, targets).mean()
-    return loss, (logits, updates)
-
-  (loss, (logits, updates)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  state = state.apply_gradients(grads=grads, batch_stats=updates.get('batch_stats'))
-  if lookahead is not None:
-    state = lookahead_step(state, **lookahead)
-  accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
-  return state, {'loss': loss, 'accuracy': accuracy}
-
-
-def tta_logits(apply, images_nhwc, level: int, logits=None):
-  """airbench's test-time augmentation: the mean of logits over views of each image.
-
-  Level 1: the image and its mirror. Level 2: half of that, and half the same
-  mean over the image shifted by one pixel up-left and down-right (reflect
-  padding), i.e. 6 forward passes. Level 0: the plain logits. `logits`, if
-  given, are `apply(images_nhwc)`, already computed.
-  """
-  logits = apply(images_nhwc) if logits is None else logits
-  if level == 0:
-    return logits
-  mirror = lambda x, plain=None: 0.5 * ((apply(x) if plain is None else plain)
-                                        + apply(x[:, :, ::-1]))
-  out = mirror(images_nhwc, logits)
-  if level >= 2:
-    padded = jnp.pad(images_nhwc, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='reflect')
-    shifted = (padded[:, :-2, :-2], padded[:, 2:, 2:])
-    out = 0.5 * out + 0.5 * (0.5 * (mirror(shifted[0]) + mirror(shifted[1])))
-  return out
-
-
-def _sums(logits, labels, m, num_classes):
-  probs = jax.nn.softmax(logits)
-  loss = -jnp.log(jnp.take_along_axis(probs, labels[:, None], -1)[:, 0] + 1e-12)
-  preds = jnp.argmax(probs, -1)
-  confusion = jax.nn.one_hot(labels, num_classes).T @ (jax.nn.one_hot(preds, num_classes) * m[:, None])
-  return {'loss_sum': jnp.sum(loss * m), 'correct': jnp.sum((preds == labels) * m),
-          'confusion': confusion}
-
-
-def eval_step(state: TrainState, images, labels, mask, *, num_classes: int, tta: int = 0):
-  """Sums over the unmasked examples: loss, correct predictions, count, confusion;
-  with `tta` > 0 the same sums of the test-time-augmented logits, prefixed `tta_`."""
-  apply = lambda x: state.apply_fn(variables_of(state), x, train=False)
-  m = mask.astype(jnp.float32)
-  logits = apply(images)
-  out = {**_sums(logits, labels, m, num_classes), 'count': jnp.sum(m)}
-  if tta:
-    out.update({f'tta_{k}': v for k, v in
-                _sums(tta_logits(apply, images, tta, logits), labels, m, num_classes).items()})
-  return out
-
-
-# How metrics of each evaluation split are named in records: val_accuracy, test_loss, ...
-PREFIX = {'validation': 'val', 'test': 'test'}
-
-
-def evaluate_split(eval_fn, state, pipe: pipeline.Pipeline, split: str = 'test') -> dict:
-  """Loss, accuracy and confusion matrix (rows: true class) over the whole split.
-
-  Keys are prefixed by the split (`val_accuracy`, `test_loss`, ...); `count` and
-  `confusion` are not.
-  """
-  sums = None
-  for images, labels, mask in pipe.eval_batches(split):
-    out = eval_fn(state, images, labels, mask)
-    sums = out if sums is None else jax.tree.map(jnp.add, sums, out)
-  sums = jax.device_get(sums)
-  p = PREFIX[split]
-  out = {f'{p}_loss': float(sums['loss_sum'] / sums['count']),
-         f'{p}_accuracy': float(sums['correct'] / sums['count']),
-         'count': int(sums['count']), 'confusion': np.asarray(sums['confusion'], np.int64)}
-  if 'tta_correct' in sums:  # The same with test-time augmentation.
-    out.update({f'{p}_loss_tta': float(sums['tta_loss_sum'] / sums['count']),
-                f'{p}_accuracy_tta': float(sums['tta_correct'] / sums['count']),
-                'confusion_tta': np.asarray(sums['tta_confusion'], np.int64)})
-  return out
-
-
-def predicted_counts(result) -> list:
-  """How often each class was predicted: a collapsed model predicts one class everywhere."""
-  return [int(n) for n in np.asarray(result['confusion']).sum(0)]
-
-
-def compile_steps(config, mesh, num_classes, tta=0, total_steps=None):
-  """The jitted train and eval steps, with explicit shardings for the mesh.
-
-  `total_steps` is the length of the run, which lookahead's schedule needs.
-  """
-  rep, batch = distributed.replicated(mesh), distributed.batch_sharded(mesh)
-  dropout_key = jax.random.fold_in(jax.random.key(config.seed), _DROPOUT_KEY)
-  o = config.optimizer
-  lookahead = (dict(every=o.lookahead_every, decay=o.lookahead_decay,
-                    total_steps=total_steps or 1) if o.lookahead_every > 0 else None)
-  step = functools.partial(train_step, dropout_key=dropout_key, num_classes=num_classes,
-                           label_smoothing=config.label_smoothing, lookahead=lookahead)
-  train_fn = jax.jit(step, in_shardings=(rep, batch, batch), out_shardings=(rep, rep),
-                     donate_argnums=0)
-  eval_fn = jax.jit(functools.partial(eval_step, num_classes=num_classes, tta=tta),
-                    in_shardings=(rep, batch, batch, batch), out_shardings=rep)
-  return train_fn, eval_fn
-
-
-def initial_state_fn(config, model, tx, image_shape, mesh):
-  """A jitted fn(seed, fit_images) -> a fresh, replicated TrainState for `config`."""
-  fit = registry.data_fit(config.model)
-  return jax.jit(functools.partial(create_train_state, model, tx, image_shape, fit=fit,
-                                   lookahead=config.optimizer.lookahead_every > 0),
-                 static_argnums=0, out_shardings=distributed.replicated(mesh))
-
-
-# The convention of `train_flops`: a training step costs three forward passes
-# (forward, and the gradients of activations and of weights), each multiply-add two FLOPs.
-FLOPS_PER_MAC = 2 * 3
 # Validation accuracies whose first crossing final_metrics.json records.
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.93, 0.94)
-
-
-def macs_per_image(model, image_shape) -> int:
-  """The model's counted multiply-adds per image (nin.summary)."""
-  return summary.totals(summary.summarize(model, tuple(image_shape)))['macs']
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -265,19 +64,20 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
   schedule = optim.make_schedule(config, spe, total_steps)
   # A prefix of the run: the schedule stays that of all `total_steps`.
   end = min(total_steps, config.stop_after_steps) if config.stop_after_steps > 0 else total_steps
-  model = model_for(config)
+  model = steps.model_for(config)
   tx = optim.make_optimizer(config, schedule, spe)
-  init = initial_state_fn(config, model, tx, dataset.image_shape, mesh)
+  init = steps.initial_state_fn(config, model, tx, dataset.image_shape, mesh)
   # Parameters fitted to the data (airbench's whitening) read the first training images.
   fit_images = (pipe.preprocessed(dataset.train_images[:registry.DATA_FIT_EXAMPLES])
                 if registry.data_fit(config.model) else None)
   state = init(config.seed, fit_images)
   del fit_images
-  train_fn, eval_fn = compile_steps(config, mesh, dataset.num_classes, 0, total_steps)
+  train_fn, eval_fn = steps.compile_steps(config, mesh, dataset.num_classes, 0, total_steps)
   # Test-time augmentation costs up to 6 more forward passes: only the final evaluations use it.
-  final_eval_fn = compile_steps(config, mesh, dataset.num_classes, config.tta)[1]
+  final_eval_fn = steps.compile_steps(config, mesh, dataset.num_classes, config.tta)[1]
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  flops_per_step = FLOPS_PER_MAC * macs_per_image(model, dataset.image_shape) * config.batch_size
+  macs = steps.macs_per_image(model, dataset.image_shape)
+  flops_per_step = steps.FLOPS_PER_MAC * macs * config.batch_size
 
   # 3. Resume.
   validating = dataset.has_validation
@@ -312,10 +112,10 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
           log.flush()
           scores = None
           if validating:
-            last_eval = evaluate_split(eval_fn, state, pipe, 'validation')
+            last_eval = steps.evaluate_split(eval_fn, state, pipe, 'validation')
             scores = {k: last_eval[k] for k in ('val_loss', 'val_accuracy')}
             writer.write('eval', done, epoch=done / spe, **scores,
-                         val_predicted=predicted_counts(last_eval),
+                         val_predicted=steps.predicted_counts(last_eval),
                          train_flops=float(flops_per_step * done), train_time_sec=log.train_time)
           ckpt.save(done, state, scores)
           log.saved(done)
@@ -330,8 +130,8 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
 
       # 5. The final summary: the test split, once.
       if validating and (last_eval is None or config.tta):  # With TTA, or not evaluated yet.
-        last_eval = evaluate_split(final_eval_fn, state, pipe, 'validation')
-      test = evaluate_split(final_eval_fn, state, pipe, 'test')
+        last_eval = steps.evaluate_split(final_eval_fn, state, pipe, 'validation')
+      test = steps.evaluate_split(final_eval_fn, state, pipe, 'test')
       final = _final_summary(config, dataset, pipe, state, writer, test, last_eval,
                              log, num_params, flops_per_step)
       writer.write('final', final['step'], **{k: v for k, v in final.items() if k != 'step'})
@@ -396,18 +196,18 @@ class StepLog:
         raise NonFiniteLoss(
             f'Loss is {m["loss"]} at step {s + 1}; stopping. {kept}; try a lower '
             f'learning rate or optimizer.grad_clip_norm')
-    elapsed, steps = time.time() - self._t, self._steps
+    elapsed, n_steps = time.time() - self._t, self._steps
     step = self._pending[-1][0] + 1
-    if steps:
-      self.train_time += elapsed / steps * (step - self._last_step)
+    if n_steps:
+      self.train_time += elapsed / n_steps * (step - self._last_step)
     self._last_step = step
     self._writer.write(
         'train', step, epoch=step / self._spe,
         loss=float(np.mean([m['loss'] for m in fetched])),
         accuracy=float(np.mean([m['accuracy'] for m in fetched])),
         learning_rate=float(self._schedule(step - 1)),
-        images_per_sec=steps * self._batch_size / max(elapsed, 1e-9) if steps else None,
-        step_time=elapsed / steps if steps else None, train_time_sec=self.train_time)
+        images_per_sec=n_steps * self._batch_size / max(elapsed, 1e-9) if n_steps else None,
+        step_time=elapsed / n_steps if n_steps else None, train_time_sec=self.train_time)
     self._pending.clear()
     self._t, self._steps = time.time(), 0
 
@@ -480,7 +280,7 @@ def _final_summary(config, dataset, pipe, state, writer, test, last_eval, log, n
   final = {
       'step': int(state.step), 'epochs': int(state.step) / spe,
       'test_accuracy': test['test_accuracy'], 'test_loss': test['test_loss'],
-      'test_predicted': predicted_counts(test), 'class_names': list(dataset.class_names),
+      'test_predicted': steps.predicted_counts(test), 'class_names': list(dataset.class_names),
       'val_accuracy': last_eval['val_accuracy'] if validating else None,
       'val_loss': last_eval['val_loss'] if validating else None,
       'best_step': best['step'] if best else None,

@@ -11,7 +11,7 @@ from nin.errors import ConfigError
 from nin.registry import check_choice
 
 DTYPES = ('float32', 'bfloat16')
-TTA_LEVELS = (0, 1, 2)  # nin.train.tta_logits
+TTA_LEVELS = (0, 1, 2)  # nin.steps.tta_logits
 # (image size, classes, training examples) of each dataset; synthetic takes them from the config.
 DATASET_SPECS = {'cifar10': (32, 10, 50_000), 'cifar100': (32, 100, 50_000),
                  'digits': (32, 10, 1_497), 'synthetic': (None, None, None)}

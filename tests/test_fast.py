@@ -14,7 +14,7 @@ from configs import googlenet as googlenet_config
 from configs import nin as nin_config
 from configs import plain as plain_config
 from models import plain
-from nin import data, distributed, evaluate, layers, optim, pipeline, registry, summary, train
+from nin import data, distributed, evaluate, layers, optim, pipeline, registry, steps, summary, train
 from nin.data import Dataset
 
 
@@ -56,16 +56,16 @@ def test_whitening_filters_are_the_eigenvectors_of_the_patch_covariance():
 def test_the_whitening_kernel_never_moves_and_its_bias_stops_after_its_epochs():
   c = plain_config.get_config('airbench,smoke')
   c.optimizer.freeze_after_epochs = 1.0
-  model = train.model_for(c)
+  model = steps.model_for(c)
   spe = 4
   tx = optim.make_optimizer(c, optim.make_schedule(c, spe, 12), spe)
   images = jnp.asarray(_correlated_images(16, 32))
-  state = train.create_train_state(model, tx, (32, 32, 3), 0, images, fit=plain.whitening_data_fit,
+  state = steps.create_train_state(model, tx, (32, 32, 3), 0, images, fit=plain.whitening_data_fit,
                                    lookahead=False)
   kernel0 = np.asarray(state.params['whiten']['kernel'])
   assert np.abs(kernel0).sum() > 0  # Fitted, not the zeros it was initialised with.
   labels = jnp.arange(16) % 10
-  step = jax.jit(lambda s: train.train_step(s, images, labels, dropout_key=jax.random.key(0),
+  step = jax.jit(lambda s: steps.train_step(s, images, labels, dropout_key=jax.random.key(0),
                                             num_classes=10)[0])
   biases = []
   for _ in range(8):
@@ -144,23 +144,23 @@ def test_lookahead_matches_a_reference_computed_by_hand():
   model, tx = _Tiny(), optax.sgd(0.3, momentum=0.5)
   x = jnp.asarray(np.random.default_rng(0).normal(size=(8, 2, 2, 1)), jnp.float32)
   labels = jnp.arange(8) % 3
-  state = train.create_train_state(model, tx, (2, 2, 1), 0, lookahead=True)
-  plain_state = train.create_train_state(model, tx, (2, 2, 1), 0)
+  state = steps.create_train_state(model, tx, (2, 2, 1), 0, lookahead=True)
+  plain_state = steps.create_train_state(model, tx, (2, 2, 1), 0)
   la = dict(every=every, decay=decay, total_steps=total)
   kw = dict(dropout_key=jax.random.key(0), num_classes=3)
-  ema = jax.tree.map(np.asarray, train.variables_of(plain_state))
+  ema = jax.tree.map(np.asarray, steps.variables_of(plain_state))
   for step in range(1, total + 1):
     # The reference: a plain step from the same weights, then the rule by hand.
     plain_state = plain_state.replace(params=state.params, batch_stats=state.batch_stats,
                                       opt_state=state.opt_state)
-    plain_state, _ = train.train_step(plain_state, x, labels, **kw)
-    current = jax.tree.map(np.asarray, train.variables_of(plain_state))
+    plain_state, _ = steps.train_step(plain_state, x, labels, **kw)
+    current = jax.tree.map(np.asarray, steps.variables_of(plain_state))
     if step % every == 0:
       a = decay ** every * (step / total) ** 3
       ema = jax.tree.map(lambda e, p: e + (1 - a) * (p - e), ema, current)
     expected = ema if step % every == 0 or step == total else current
-    state, _ = train.train_step(state, x, labels, lookahead=la, **kw)
-    chex.assert_trees_all_close(train.variables_of(state), expected, rtol=1e-5, atol=1e-6)
+    state, _ = steps.train_step(state, x, labels, lookahead=la, **kw)
+    chex.assert_trees_all_close(steps.variables_of(state), expected, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(state.ema, ema, rtol=1e-5, atol=1e-6)
 
 
@@ -225,13 +225,13 @@ def test_tta_averages_exactly_its_views():
   x = jnp.asarray(rng.normal(size=(2, 6, 6, 3)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(6 * 6 * 3, 4)), jnp.float32)
   apply = lambda v: v.reshape(v.shape[0], -1) @ w   # Not mirror- or shift-invariant.
-  np.testing.assert_allclose(train.tta_logits(apply, x, 0), apply(x))
+  np.testing.assert_allclose(steps.tta_logits(apply, x, 0), apply(x))
   mirror = lambda v: 0.5 * (apply(v) + apply(v[:, :, ::-1]))
-  np.testing.assert_allclose(train.tta_logits(apply, x, 1), mirror(x), rtol=1e-5)
+  np.testing.assert_allclose(steps.tta_logits(apply, x, 1), mirror(x), rtol=1e-5)
   xp = np.pad(np.asarray(x), ((0, 0), (1, 1), (1, 1), (0, 0)), 'reflect')
   up_left, down_right = jnp.asarray(xp[:, 0:6, 0:6]), jnp.asarray(xp[:, 2:8, 2:8])
   expected = 0.5 * mirror(x) + 0.25 * (mirror(up_left) + mirror(down_right))
-  np.testing.assert_allclose(train.tta_logits(apply, x, 2), expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(steps.tta_logits(apply, x, 2), expected, rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- the net
@@ -269,7 +269,7 @@ def test_an_airbench_run_whitens_with_its_training_images_and_counts_its_flops(t
                              rtol=1e-4, atol=1e-4)
   assert not np.allclose(kernel, fit(ds.val_images), atol=1e-2)
   # Training FLOPs: the summary's multiply-adds x 6 x images seen.
-  macs = summary.totals(summary.summarize(train.model_for(c)))['macs']
+  macs = summary.totals(summary.summarize(steps.model_for(c)))['macs']
   assert final['flops_per_image'] == 6 * macs
   assert final['train_flops'] == 6 * macs * c.batch_size * final['step']
   (record,) = [r for r in runs.records(str(tmp_path), drop_timing=False) if r['kind'] == 'eval']
@@ -300,7 +300,8 @@ def test_fast_configs_train(config, tmp_path):
 def test_fast_is_one_recipe_for_every_family():
   configs = [m.get_config('fast') for m in (nin_config, googlenet_config, plain_config)]
   configs.append(plain_config.get_config('airbench'))
-  freezing = ('frozen', 'freeze_after', 'freeze_after_epochs')  # airbench's whitening only.
+  # airbench's own: its whitening's freezing, and its BatchNorm biases' 64x rate.
+  freezing = ('frozen', 'freeze_after', 'freeze_after_epochs', 'bn_bias_lr_multiplier')
   recipe = lambda c: (c.batch_size, c.num_epochs, c.label_smoothing, c.tta, c.dataset.to_dict(),
                       c.schedule.to_dict(),
                       {k: v for k, v in c.optimizer.to_dict().items() if k not in freezing})

@@ -12,7 +12,7 @@ import pytest
 import runs
 from configs import googlenet as googlenet_config
 from configs import nin as nin_config
-from nin import errors, evaluate, registry, train
+from nin import errors, evaluate, registry, steps, train
 from nin import workdir as workdir_lib
 from nin.validate import validate
 
@@ -342,7 +342,7 @@ def test_a_damaged_step_directory_is_set_aside_alone(tmp_path, damage, resumed):
 
 def test_bfloat16_computes_in_bf16_with_float32_parameters_and_optimizer_state(tmp_path):
   config = _smoke(**{'dtype': 'bfloat16', 'num_train_steps': 2})
-  model = train.model_for(config)
+  model = steps.model_for(config)
   x = np.ones((2, 32, 32, 3), np.float32)
   variables = model.init(jax.random.key(0), x)
   _, state = model.apply(variables, x, capture_intermediates=True, mutable=['intermediates'])
