@@ -19,11 +19,25 @@ from nin.workdir import METRICS_FILE, TENSORBOARD, write_atomically
 
 
 def read_metrics(workdir: str, kind=None) -> list:
+  """The records of `workdir/metrics.jsonl` (of one kind, if given).
+
+  A last line cut short (a crash or a full disk in the middle of a write) is
+  dropped with a warning: a resumed run writes that record again.
+  """
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    records = [json.loads(line) for line in f if line.strip()]
+    lines = [line for line in f if line.strip()]
+  records = []
+  for i, line in enumerate(lines):
+    try:
+      records.append(json.loads(line))
+    except ValueError:
+      if i < len(lines) - 1:
+        raise ValueError(f'{path}: line {i + 1} is not a JSON record; the file is damaged') from None
+      print(f'Warning: {path}: its last line is cut short ({line[:40].strip()}...); '
+            f'ignoring it', file=sys.stderr)
   return [r for r in records if kind is None or r['kind'] == kind]
 
 

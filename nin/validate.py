@@ -61,6 +61,7 @@ def validate(config) -> None:
   for field in ('crop_padding', 'cutout'):
     if config.dataset[field] < 0:
       raise ConfigError(f'dataset.{field}={config.dataset[field]} must be 0 (off) or positive')
+  _check_ranges(config)
   _check_fast_fields(config)
   size, classes, n_train = DATASET_SPECS[config.dataset.name]
   size = size or config.dataset.image_size
@@ -89,9 +90,6 @@ def _check_fast_fields(config) -> None:
   if d.alternate_flips and not d.flip:
     raise ConfigError('dataset.alternate_flips=True needs dataset.flip=True (it decides '
                       'when images are mirrored, not whether)')
-  if d.pad_mode == 'reflect' and d.crop_padding >= config.dataset.image_size:
-    raise ConfigError(f'dataset.crop_padding={d.crop_padding} must be smaller than the image '
-                      f'({d.image_size} pixels) for reflect padding')
   if not o.bn_bias_lr_multiplier > 0:
     raise ConfigError(f'optimizer.bn_bias_lr_multiplier={o.bn_bias_lr_multiplier} must be '
                       f'positive')
@@ -111,3 +109,26 @@ def _check_fast_fields(config) -> None:
   for field in ('initial_factor', 'final_factor'):
     if not s[field] >= 0:
       raise ConfigError(f'schedule.{field}={s[field]} must be 0 or positive')
+
+
+def _check_ranges(config) -> None:
+  """Values outside the range where they mean anything (each is refused, not clipped)."""
+  o, s, m = config.optimizer, config.schedule, config.model
+  unit = '[0, 1)'
+  for field, value, ok, valid in (
+      ('optimizer.momentum', o.momentum, 0 <= o.momentum < 1, unit),
+      ('optimizer.weight_decay', o.weight_decay, o.weight_decay >= 0, '0 or positive'),
+      ('optimizer.b1', o.b1, 0 <= o.b1 < 1, unit),
+      ('optimizer.b2', o.b2, 0 <= o.b2 < 1, unit),
+      ('optimizer.eps', o.eps, o.eps > 0, 'positive'),
+      ('optimizer.grad_clip_norm', o.grad_clip_norm, o.grad_clip_norm >= 0, '0 (off) or positive'),
+      ('schedule.warmup_epochs', s.warmup_epochs, s.warmup_epochs >= 0, '0 or positive'),
+      ('schedule.decay_factor', s.decay_factor, s.decay_factor > 0, 'positive'),
+      ('model.dropout_rate', m.get('dropout_rate', 0.0), 0 <= m.get('dropout_rate', 0.0) < 1, unit),
+      ('model.head_dropout_rate', m.get('head_dropout_rate', 0.0),
+       0 <= m.get('head_dropout_rate', 0.0) < 1, unit)):
+    if not ok:  # `not ok` also refuses nan.
+      raise ConfigError(f'{field}={value} must be {"in " if valid == unit else ""}{valid}')
+  if config.dataset.crop_padding >= config.dataset.image_size:
+    raise ConfigError(f'dataset.crop_padding={config.dataset.crop_padding} must be smaller than '
+                      f'the image ({config.dataset.image_size} pixels)')

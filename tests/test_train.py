@@ -1,6 +1,7 @@
 """End-to-end training and evaluation, resumption, devices, overrides, and errors."""
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -139,6 +140,44 @@ def test_bad_input_is_one_line_exit_2_and_the_workdir_untouched(tmp_path, overri
   assert p.returncode == 2, p.stderr
   assert p.stderr.strip().count('\n') == 0 and message in p.stderr, p.stderr
   assert not workdir.exists()
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('optimizer.momentum', -1.0, 'optimizer.momentum=-1.0 must be in [0, 1)'),
+    ('optimizer.weight_decay', -1.0, 'optimizer.weight_decay=-1.0 must be 0 or positive'),
+    ('optimizer.b1', 2.0, 'optimizer.b1=2.0 must be in [0, 1)'),
+    ('optimizer.grad_clip_norm', -1.0, 'grad_clip_norm=-1.0 must be 0 (off) or positive'),
+    ('schedule.warmup_epochs', -1.0, 'schedule.warmup_epochs=-1.0 must be 0 or positive'),
+    ('schedule.decay_factor', -1.0, 'schedule.decay_factor=-1.0 must be positive'),
+    ('model.dropout_rate', 1.5, 'model.dropout_rate=1.5 must be in [0, 1)'),
+    ('dataset.crop_padding', 100, 'dataset.crop_padding=100 must be smaller than the image'),
+    ('tta', 3, "Unknown tta 3; valid: 0, 1, 2"),
+    ('dataset.pad_mode', 'mirror', "Unknown dataset.pad_mode 'mirror'; valid: zeros, reflect"),
+    ('dataset.alternate_flips', True, 'alternate_flips=True needs dataset.flip=True'),
+    ('optimizer.lookahead_decay', 1.5, 'optimizer.lookahead_decay=1.5 must be in [0, 1]'),
+    ('optimizer.bn_bias_lr_multiplier', 0.0, 'bn_bias_lr_multiplier=0.0 must be positive'),
+    ('optimizer.frozen', '(', "optimizer.frozen='(' is not a regular expression"),
+])
+def test_values_out_of_range_are_refused_before_anything_runs(field, value, message):
+  config = _smoke(**{field: value, 'dataset.flip': field != 'dataset.alternate_flips'})
+  with pytest.raises(errors.ConfigError, match=re.escape(message)):
+    validate(config)
+
+
+def test_a_metrics_file_cut_short_resumes_and_reports(tmp_path):
+  """A crash in the middle of a write leaves half a record: the run resumes past it and
+  the report reads the rest."""
+  workdir = str(tmp_path / 'group' / 'seed0')
+  base = ('--config', SMOKE, '--workdir', workdir, '--config.eval_every_epochs=0.5')
+  runs.cli('train.py', *base, '--config.stop_after_steps=4', check=True)
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'a') as f:
+    f.write('{"kind": "train", "step": 5, "lo')
+  p = runs.cli('train.py', *base, '--allow_config_change')
+  assert p.returncode == 0 and 'last line is cut short' in p.stderr, p.stderr
+  records = runs.records(workdir)
+  assert [r['step'] for r in records if r['kind'] == 'eval'] == [4, 8]
+  from nin import report
+  assert 'Runs: 1 of 1 finished' in report.write_report(str(tmp_path))
 
 
 def test_best_is_chosen_by_validation_and_test_is_evaluated_once(tmp_path):
