@@ -34,6 +34,11 @@ def test_quick_benchmark(tmp_path):
   assert {r['impl'] for r in steps if r['model'] == 'nin'} == {'dense', 'conv', 'einsum'}
   for r in steps:
     assert r['flops_per_step'] > 0 and 0 < r['fraction_of_peak'] < 1.5
+    if r['model'] == 'airbench':
+      # Its quick net (widths 8/16/16) is so narrow that XLA's count of its exact
+      # GELUs and BatchNorms rivals its convolutions: only the direction is checked.
+      assert r['forward_flops_over_2_macs'] > 1 and 2 < r['step_flops_over_forward'] < 3.5, r
+      continue
     # XLA's forward FLOPs: 2 x the summary's multiply-adds (less the zero-padding taps).
     assert abs(r['forward_flops_over_2_macs'] - 1) < 0.10, r
     # A training step: forward + gradients for activations and weights, about 3 forwards.

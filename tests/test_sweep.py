@@ -81,9 +81,10 @@ def test_sweep_runs_skips_finished_reports_failures_and_the_report(tmp_path):
   assert 'test_accuracy_mean' not in rows['broken'] and '- `broken/seed0`: failed' in report
   assert '| broken | plain |' in report and '| 0/1 | — | — |' in report
   # The recipe table, and the warning: the broken run asked for another optimiser.
-  assert '| nin | yes | **2 steps** | **sgd nesterov momentum 0.9** | 0.1 | cosine, 1 warmup epoch | 0.0005 |' in report
+  assert ('| nin | yes | **2 steps** | 32 | **sgd nesterov momentum 0.9** | 0.1 | cosine, 1 warmup '
+          'epoch | 0.0005 | 0 | none |') in report
   assert '(they differ in: epochs, optimiser; see the recipe table)' in report
-  assert '| broken | yes | **1** | **lion** |' in report
+  assert '| broken | yes | **1** | 32 | **lion** |' in report
   for png in ('accuracy_vs_macs.png', 'accuracy_vs_params.png', 'val_accuracy_curves.png'):
     assert os.path.getsize(os.path.join(workdir, png)) > 1000
 
