@@ -52,6 +52,7 @@ class Inception(nn.Module):
   pool_proj: int
   bottleneck: bool = True
   use_bn: bool = False
+  bn_momentum: float = 0.9
   impl: str = 'dense'
   pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
   dtype: Any = jnp.float32
@@ -59,8 +60,8 @@ class Inception(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     def unit(features, k, name):
-      return layers.ConvUnit(features, k, use_bn=self.use_bn, impl=self.impl,
-                             dtype=self.dtype, name=name)
+      return layers.ConvUnit(features, k, use_bn=self.use_bn, bn_momentum=self.bn_momentum,
+                             impl=self.impl, dtype=self.dtype, name=name)
 
     b1 = unit(self.c1, 1, '1x1')(x, train)
     b3, b5 = x, x
@@ -83,6 +84,7 @@ class GoogLeNet(nn.Module):
   width_divisor: int = 1  # >1 divides every Inception width (narrow CPU variants).
   dropout_rate: float = 0.4
   use_bn: bool = True
+  bn_momentum: float = 0.9  # BatchNorm's running statistics (configs/common.py: fast sets 0.6).
   impl: str = 'dense'
   pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
   dtype: Any = jnp.float32
@@ -91,7 +93,8 @@ class GoogLeNet(nn.Module):
   def __call__(self, x, train: bool = False):
     def unit(features, k, name, strides=1):
       return layers.ConvUnit(features, k, strides, use_bn=self.use_bn,
-                             impl=self.impl, dtype=self.dtype, name=name)
+                             bn_momentum=self.bn_momentum, impl=self.impl, dtype=self.dtype,
+                             name=name)
 
     x = x.astype(self.dtype)
     if self.layout == 'imagenet':
@@ -107,7 +110,7 @@ class GoogLeNet(nn.Module):
     for name in self.blocks:
       widths = [max(4, c // self.width_divisor) for c in INCEPTION[name]]
       x = Inception(*widths, bottleneck=self.bottleneck, use_bn=self.use_bn,
-                    impl=self.impl, pool_impl=self.pool_impl, dtype=self.dtype, name=name)(x, train)
+                    bn_momentum=self.bn_momentum, impl=self.impl, pool_impl=self.pool_impl, dtype=self.dtype, name=name)(x, train)
       if name in POOL_AFTER:
         x = pooling.Pool('max', 3, 2, self.pool_impl, name=f'pool{name[0]}')(x)
     x = pooling.global_avg_pool(x)

@@ -108,6 +108,7 @@ class NiN(nn.Module):
   linear_1x1: bool = False
   dropout_rate: float = 0.5
   use_bn: bool = False
+  bn_momentum: float = 0.9  # BatchNorm's running statistics (configs/common.py: fast sets 0.6).
   class_map_init: str = 'zeros'   # 'zeros' applies only without BatchNorm (see above).
   head: str = 'gap'               # gap | fc (see above).
   head_dropout_rate: float = 0.0  # Dropout on the class maps before the 'fc' head.
@@ -140,7 +141,8 @@ class NiN(nn.Module):
     x = x.astype(self.dtype)
     for i, (k, widths) in enumerate(blocks):
       x = layers.MlpConv(k, tuple(widths), linear_1x1=self.linear_1x1,
-                         use_bn=self.use_bn, impl=self.impl, dtype=self.dtype,
+                         use_bn=self.use_bn, bn_momentum=self.bn_momentum,
+                         impl=self.impl, dtype=self.dtype,
                          last_init=last_init if i == len(blocks) - 1 else None,
                          name=f'block{i + 1}')(x, train)
       if i < len(self.pools):

@@ -34,6 +34,7 @@ class Plain(nn.Module):
   stages: Sequence[Sequence[int]] = ((64, 64), (128, 128), (224, 224))
   dropout_rate: float = 0.3
   use_bn: bool = False
+  bn_momentum: float = 0.9  # BatchNorm's running statistics (configs/common.py: fast sets 0.6).
   dtype: Any = jnp.float32
   impl: str = 'dense'  # Accepted for a uniform interface; there is no 1x1 layer.
   pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
@@ -43,7 +44,8 @@ class Plain(nn.Module):
     x = x.astype(self.dtype)
     for s, widths in enumerate(self.stages):
       for j, f in enumerate(widths):
-        x = layers.ConvUnit(f, 3, use_bn=self.use_bn, dtype=self.dtype,
+        x = layers.ConvUnit(f, 3, use_bn=self.use_bn, bn_momentum=self.bn_momentum,
+                            dtype=self.dtype,
                             name=f'conv{s + 1}_{j + 1}')(x, train)
       if s < len(self.stages) - 1:
         x = pooling.Pool('max', 3, 2, self.pool_impl, name=f'pool{s + 1}')(x)

@@ -80,6 +80,7 @@ class ConvUnit(nn.Module):
   kernel_size: int = 1
   strides: int = 1
   use_bn: bool = False
+  bn_momentum: float = 0.9  # Running statistics: this times the old plus the rest times the batch's.
   relu: bool = True
   impl: str = 'dense'
   dtype: Any = jnp.float32
@@ -98,7 +99,7 @@ class ConvUnit(nn.Module):
                   padding='SAME', use_bias=not self.use_bn, dtype=self.dtype,
                   name='conv', **init)(x)
     if self.use_bn:
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+      x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                        dtype=self.dtype, name='bn')(x)
     return nn.relu(x) if self.relu else x
 
@@ -119,6 +120,7 @@ class MlpConv(nn.Module):
   impl: str = 'dense'
   dtype: Any = jnp.float32
   last_init: Any = None
+  bn_momentum: float = 0.9
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -128,6 +130,7 @@ class MlpConv(nn.Module):
       if i == last and self.last_init is not None:
         init = dict(zip(('kernel_init', 'bias_init'), self.last_init))
       x = ConvUnit(f, self.kernel_size if i == 0 else 1, use_bn=self.use_bn,
+                   bn_momentum=self.bn_momentum,
                    relu=(i == last) or not self.linear_1x1, impl=self.impl,
                    dtype=self.dtype, name='conv' if i == 0 else f'mlp{i}', **init)(x, train)
     return x
