@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-from nin import metrics, summary, sweep, workdir
+from nin import metrics, plots, stats, summary, sweep, workdir
 from nin.errors import ConfigError
 
 
@@ -136,11 +136,17 @@ def _relative(value, reference) -> str:
 
 
 def _mean_std(done, key):
+  """Mean, std and the 95% interval's half-width (Student's t over seeds; None for one seed)."""
   values = [r['final'].get(key) for r in done]
   if not values or any(v is None for v in values):
     return {}
   a = np.array(values, float)
-  return {f'{key}_mean': float(a.mean()), f'{key}_std': float(a.std(ddof=1)) if len(a) > 1 else 0.0}
+  return {f'{key}_mean': float(a.mean()), f'{key}_std': float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+          f'{key}_ci': stats.mean_interval(a)['half_width']}
+
+
+def _levelled(run):
+  return stats.levelled_off(run.get('curve') or [])
 
 
 def group_rows(runs: list) -> list:
@@ -160,7 +166,9 @@ def group_rows(runs: list) -> list:
                  time_to_accuracy=_time_to_accuracy(done),
                  train_time=float(np.mean([r['final']['train_time_sec'] for r in done])),
                  images_per_sec=float(np.mean([r['final']['images_per_sec'] or 0 for r in done])),
-                 epochs=float(np.mean([r['final']['epochs'] for r in done])))
+                 epochs=float(np.mean([r['final']['epochs'] for r in done])),
+                 levelled_off=sum(_levelled(r) is True for r in done),
+                 levelled_judged=sum(_levelled(r) is not None for r in done))
     rows.append(row)
   # Differences in size from the first group of the same model family (e.g. relu_only vs nin).
   first = {}
@@ -211,24 +219,106 @@ def _time_to_accuracy_section(rows) -> list:
 
 
 def recipe_differences(rows: list) -> list:
-  """The recipe columns in which the rows of one table differ (dropout aside: it is the model's)."""
+  """The recipe columns in which the rows of one table differ, dropout included."""
   recipes = [r['recipe'] for r in rows if 'recipe' in r]
-  return [c for c in RECIPE_COLUMNS if c != 'dropout' and len({r[c] for r in recipes}) > 1]
+  return [c for c in RECIPE_COLUMNS if len({r[c] for r in recipes}) > 1]
 
 
 def _fmt_acc(row, key, n):
   if key + '_mean' not in row:
     return '—'
-  if n == 1:  # One seed: no spread to show.
+  if n == 1 or row.get(key + '_ci') is None:  # One seed: no interval to show.
     return f"{row[key + '_mean']:.2%}"
-  return f"{row[key + '_mean']:.2%} ± {row[key + '_std']:.2%}"
+  return f"{row[key + '_mean']:.2%} ± {row[key + '_ci']:.2%}"
+
+
+def _fmt_diff(d) -> str:
+  if d['low'] is None:
+    return f"{100 * d['mean']:+.2f}"
+  return f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+
+
+def answer_questions(questions: list, runs: list, rows: list) -> list:
+  """Each question's difference A - B (test and validation accuracy) with its interval and verdict."""
+  by_group = {r['group']: r for r in rows}
+  answers = []
+  for q in questions:
+    out = dict(q)
+    values = {}
+    for side in ('a', 'b'):
+      done = [r for r in runs if r['group'] == q[side] and r['status'] == 'finished']
+      for key in ('test_accuracy', 'val_accuracy'):
+        values[side, key] = {r['seed']: r['final'][key] for r in done}
+    if all(values[side, 'test_accuracy'] for side in ('a', 'b')):
+      for key in ('test_accuracy', 'val_accuracy'):
+        out[key] = stats.difference(values['a', key], values['b', key])
+      out['verdict'] = stats.verdict(out['test_accuracy'], q['a'], q['b'])
+    else:
+      out['verdict'] = 'no finished run on one side'
+    for side in ('a', 'b'):
+      row = by_group.get(q[side], {})
+      out[side + '_size'] = {k: row.get(k) for k in ('params', 'macs')}
+    answers.append(out)
+  return answers
+
+
+def _questions_section(answers: list) -> list:
+  if not answers:
+    return []
+  lines = ['## Questions', '',
+           'Each question compares two groups, A and B, that differ in one thing. The difference '
+           'is mean A minus mean B in accuracy points with its 95% interval, paired by seed '
+           '(Student\'s t over the per-seed differences; Welch\'s interval where the seeds do '
+           'not pair). A verdict names a side only when the test interval excludes zero.', '',
+           '| question | A | B | params A / B | mult-adds A / B | test: A - B [95%] '
+           '| validation: A - B [95%] | seeds | verdict |',
+           '|---|---|---|---:|---:|---:|---:|---:|---|']
+  for q in answers:
+    a, b = q['a_size'], q['b_size']
+    sizes = [f"{_fmt(a[k], ',')} / {_fmt(b[k], ',')}" for k in ('params', 'macs')]
+    test, val = (_fmt_diff(q[k]) if k in q else '—' for k in ('test_accuracy', 'val_accuracy'))
+    n = (f"{q['test_accuracy']['n']}{' paired' if q['test_accuracy']['paired'] else ''}"
+         if 'test_accuracy' in q else '—')
+    lines.append(f"| **{q['id']}** {q['question']} | {q['a']} | {q['b']} | {sizes[0]} "
+                 f"| {sizes[1]} | {test} | {val} | {n} | {q['verdict']} |")
+  return lines + ['']
+
+
+def _runs_section(finished: list) -> list:
+  """Per run: accuracies with the binomial standard error of the test figure, and the curve's end."""
+  if not finished:
+    return []
+  lines = ['', '## Runs', '',
+           'Test accuracy ± its binomial standard error (the sampling error of one run on this '
+           'many test images). Levelled off: validation accuracy stayed within one point over '
+           'the last fifth of training (— : too few evaluations there to tell).', '',
+           '| run | validation | test ± s.e. | test, TTA | levelled off |',
+           '|---|---:|---:|---:|---|']
+  for r in finished:
+    f = r['final']
+    n = sum(f.get('test_predicted') or [])
+    se = f" ± {stats.binomial_se(f['test_accuracy'], n):.2%}" if n else ''
+    tta = f"{f['test_accuracy_tta']:.2%}" if f.get('test_accuracy_tta') is not None else '—'
+    level = {True: 'yes', False: 'no', None: '—'}[_levelled(r)]
+    lines.append(f"| {r['name']} | {f['val_accuracy']:.2%} | {f['test_accuracy']:.2%}{se} "
+                 f"| {tta} | {level} |")
+  return lines
 
 
 def _fmt(v, spec):
   return '—' if v is None else format(v, spec)
 
 
-def markdown(root: str, runs: list, rows: list) -> str:
+def load_questions(root: str) -> list:
+  """The questions the sweep's file asked (sweep.json), if any."""
+  manifest = os.path.join(root, sweep.SWEEP_FILE)
+  if not os.path.exists(manifest):
+    return []
+  with open(manifest) as f:
+    return json.load(f).get('questions', [])
+
+
+def markdown(root: str, runs: list, rows: list, answers=()) -> str:
   finished = [r for r in runs if r['status'] == 'finished']
   devices = sorted({f"{r['final']['devices']} x {r['final']['device_kind']} "
                     f"({r['final']['platform']})" for r in finished})
@@ -245,7 +335,9 @@ def markdown(root: str, runs: list, rows: list) -> str:
             f'- Datasets: {", ".join(sorted({r["dataset"] for r in rows if "dataset" in r})) or "—"}.',
             '- Model choices use the validation split (held out of the training split); '
             'the test split is evaluated once, at the end of each run.',
-            '',
+            '']
+  lines += _questions_section(answers)
+  lines += ['## Groups', '',
             '| group | model | params | effective params | mult-adds | params, mult-adds vs '
             'first of family | seeds | validation accuracy | test accuracy | test accuracy, TTA '
             '| train time (s) | img/s |',
@@ -260,7 +352,8 @@ def markdown(root: str, runs: list, rows: list) -> str:
         f"| {_fmt(r.get('effective_params'), ',')} | {_fmt(r.get('macs'), ',')} | {vs} "
         f"| {r['finished']}/{r['expected']} | {val} | {test} | {tta} "
         f"| {_fmt(r.get('train_time'), '.1f')} | {_fmt(r.get('images_per_sec'), '.0f')} |")
-  lines += ['', 'Accuracies are mean ± std over the finished seeds (one seed: its value); '
+  lines += ['', 'Accuracies are the mean over the finished seeds ± the half-width of its 95% '
+            'interval (Student\'s t; one seed: its value); '
             'TTA: with the test-time augmentation of the run\'s `tta` level. Effective parameters: '
             'those left once linear 1x1 layers are folded into the convolution before them '
             '(a linear-1x1 NiN is a plain conv net of that size).', '',
@@ -274,6 +367,7 @@ def markdown(root: str, runs: list, rows: list) -> str:
   if problems:
     lines += ['', '## Runs not finished', '']
     lines += [f'- `{name}`: {s}' for name, s in problems]
+  lines += _runs_section(finished)
   lines += _time_to_accuracy_section(rows)
   lines += _predictions_section(finished)
   lines += ['', '## Plots', '', '![test accuracy vs multiply-adds](accuracy_vs_macs.png)',
@@ -286,7 +380,7 @@ def markdown(root: str, runs: list, rows: list) -> str:
   curves = [r for r in runs if r.get('curve') is not None and r['status'] == 'finished']
   if curves:
     lines += ['Each run: training loss and learning rate, validation accuracy.', '']
-    lines += [f"![{r['name']}]({_curve_file(r)})" for r in curves] + ['']
+    lines += [f"![{r['name']}]({plots.curve_file(r)})" for r in curves] + ['']
   return '\n'.join(lines)
 
 
@@ -306,98 +400,6 @@ def _predictions_section(finished) -> list:
   return lines
 
 
-def _curve_file(run) -> str:
-  return os.path.join('curves', run['name'].replace('/', '_') + '.png')
-
-
-def plot_run(run_dir: str, path: str, title: str = '') -> None:
-  """Training loss and learning rate against the step, beside validation accuracy."""
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  train_records = metrics.read_metrics(run_dir, 'train')
-  evals = metrics.read_metrics(run_dir, 'eval')
-  fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-  steps = [r['step'] for r in train_records]
-  a.plot(steps, [r['loss'] for r in train_records], label='training loss')
-  a.set_xlabel('step')
-  a.set_ylabel('training loss')
-  lr = a.twinx()
-  lr.plot(steps, [r['learning_rate'] for r in train_records], color='gray', ls='--')
-  lr.set_ylabel('learning rate (dashed)')
-  b.plot([r['step'] for r in evals], [r['val_accuracy'] for r in evals], 'o-')
-  b.set_xlabel('step')
-  b.set_ylabel('validation accuracy')
-  fig.suptitle(title, fontsize=9)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-
-
-def plots(root: str, runs: list, rows: list) -> list:
-  import matplotlib
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt
-  paths = []
-  for key, label, name in (('macs', 'multiply-adds per image', 'accuracy_vs_macs.png'),
-                           ('params', 'parameters', 'accuracy_vs_params.png')):
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in rows:
-      if 'test_accuracy_mean' in r:
-        ax.errorbar(r[key], r['test_accuracy_mean'], yerr=r['test_accuracy_std'], fmt='o', capsize=3)
-        ax.annotate(r['group'], (r[key], r['test_accuracy_mean']), fontsize=8, xytext=(4, 4),
-                    textcoords='offset points')
-    ax.set_xscale('log')
-    ax.set_xlabel(label)
-    ax.set_ylabel('test accuracy')
-    fig.tight_layout()
-    fig.savefig(os.path.join(root, name), dpi=100)
-    plt.close(fig)
-    paths.append(os.path.join(root, name))
-  fig, ax = plt.subplots(figsize=(6, 4))
-  for group in dict.fromkeys(r['group'] for r in runs):
-    curves = [r['curve'] for r in runs if r['group'] == group and r.get('curve')]
-    if curves:
-      n = min(len(c) for c in curves)
-      epochs = [c[0] for c in curves[0][:n]]
-      ax.plot(epochs, np.mean([[c[1] for c in cur[:n]] for cur in curves], 0), label=group)
-  ax.set_xlabel('epoch')
-  ax.set_ylabel('validation accuracy (mean over seeds)')
-  ax.legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(os.path.join(root, 'val_accuracy_curves.png'), dpi=100)
-  plt.close(fig)
-  paths.append(os.path.join(root, 'val_accuracy_curves.png'))
-  if any(r.get('compute_curve') for r in runs):
-    paths += [_plot_compute(root, runs, 0, 'training FLOPs (multiply-adds x 6 x images)',
-                            'val_accuracy_vs_flops.png'),
-              _plot_compute(root, runs, 1, 'training time (s; compilation and evaluation '
-                            'excluded)', 'val_accuracy_vs_time.png')]
-  return paths
-
-
-def _plot_compute(root, runs, axis, label, name) -> str:
-  """Validation accuracy against a compute axis of `compute_curve`: a line per run, log x."""
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(6, 4))
-  colors = {g: f'C{i % 10}' for i, g in enumerate(dict.fromkeys(r['group'] for r in runs))}
-  for r in runs:
-    if r.get('compute_curve') and r['status'] == 'finished':
-      ax.plot([p[axis] for p in r['compute_curve']], [p[2] for p in r['compute_curve']], 'o-',
-              ms=3, color=colors[r['group']], label=r['name'])
-  ax.set_xscale('log')
-  ax.set_xlabel(label)
-  ax.set_ylabel('validation accuracy')
-  ax.legend(fontsize=6)
-  ax.grid(alpha=0.3)
-  fig.tight_layout()
-  path = os.path.join(root, name)
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return path
-
-
 def write_report(root: str) -> str:
   """Writes root/report.md and its plots; returns the Markdown."""
   if not os.path.isdir(root):
@@ -407,15 +409,16 @@ def write_report(root: str) -> str:
     raise FileNotFoundError(f'{root!r} holds no sweep: no {sweep.SWEEP_FILE} and no '
                             f'<group>/seed<k> run folders')
   rows = group_rows(runs)
-  text = markdown(root, runs, rows)
-  plots(root, runs, rows)
+  answers = answer_questions(load_questions(root), runs, rows)
+  text = markdown(root, runs, rows, answers)
+  plots.plots(root, runs, rows)
   for r in runs:
     if r.get('curve') is not None and r['status'] == 'finished':
-      plot_run(r['dir'], os.path.join(root, _curve_file(r)), title=r['name'])
+      plots.plot_run(r['dir'], os.path.join(root, plots.curve_file(r)), title=r['name'])
   with open(os.path.join(root, 'report.md'), 'w') as f:
     f.write(text)
   with open(os.path.join(root, 'report.json'), 'w') as f:
-    json.dump(rows, f, indent=1)
+    json.dump({'groups': rows, 'questions': answers}, f, indent=1)
   return text
 
 

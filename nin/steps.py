@@ -177,6 +177,42 @@ def predicted_counts(result) -> list:
   return [int(n) for n in np.asarray(result['confusion']).sum(0)]
 
 
+def batch_stats_of(model, state, images):
+  """BatchNorm's statistics of one batch under the state's weights (train mode).
+
+  `model` is the state's model with BatchNorm momentum 0, so that the running
+  averages it returns are this batch's own mean and variance.
+  """
+  _, updates = model.apply(variables_of(state), images, train=True, mutable=['batch_stats'],
+                           rngs={'dropout': jax.random.key(0)})
+  return updates['batch_stats']
+
+
+def recompute_batch_stats(stats_fn, state, batches):
+  """The state with BatchNorm statistics averaged over `batches` (images) under its weights.
+
+  The running averages of training follow weights that moved since they were
+  taken; with a high learning rate evaluation with them can be far off (the
+  fast protocol, configs/common.py). Training itself never reads them, so
+  replacing them changes evaluation only.
+  """
+  total = None
+  for images in batches:
+    stats = stats_fn(state, images)
+    total = stats if total is None else jax.tree.map(jnp.add, total, stats)
+  return state.replace(batch_stats=jax.tree.map(lambda x: x / len(batches), total))
+
+
+def compile_batch_stats(config, mesh):
+  """A jitted fn(state, images) -> one batch's BatchNorm statistics, or None if not wanted."""
+  if config.bn_stats_batches <= 0:
+    return None
+  model = model_for(config).clone(bn_momentum=0.0)
+  rep, batch = distributed.replicated(mesh), distributed.batch_sharded(mesh)
+  return jax.jit(functools.partial(batch_stats_of, model), in_shardings=(rep, batch),
+                 out_shardings=rep)
+
+
 def compile_steps(config, mesh, num_classes, tta=0, total_steps=None):
   """The jitted train and eval steps, with explicit shardings for the mesh.
 

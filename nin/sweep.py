@@ -84,6 +84,29 @@ def load_sweep(spec: str, overrides=None) -> list:
   return runs
 
 
+def load_questions(spec: str, runs: list) -> list:
+  """The questions a sweep file asks (`get_questions(arg)`, optional): [{'id', 'question', 'a', 'b'}].
+
+  Each names two of the sweep's groups; nin.report answers it with the
+  difference of their means and its interval.
+  """
+  path, _, arg = spec.partition(':')
+  module = _load_module(path, 'sweep_module')
+  if not callable(getattr(module, 'get_questions', None)):
+    return []
+  questions = list(module.get_questions(arg or None))
+  groups = {r['group'] for r in runs}
+  for q in questions:
+    missing = {'id', 'question', 'a', 'b'} - set(q)
+    if missing:
+      raise ConfigError(f'{path}: question {q!r} lacks {", ".join(sorted(missing))}')
+    for side in ('a', 'b'):
+      if q[side] not in groups:
+        raise ConfigError(f'{path}: question {q["id"]} names group {q[side]!r}, which no run '
+                          f'of the sweep has (groups: {", ".join(sorted(groups))})')
+  return questions
+
+
 def _load_module(path: str, name: str):
   module_spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(module_spec)
@@ -130,16 +153,17 @@ def command(run, workdir: str, python: str = 'python', root: str = '') -> list:
   return args
 
 
-def write_manifest(runs, workdir: str, spec: str) -> None:
+def write_manifest(runs, workdir: str, spec: str, questions=()) -> None:
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, SWEEP_FILE), 'w') as f:
-    json.dump({'sweep': spec, 'runs': [dict(r, name=run_name(r)) for r in runs]}, f, indent=1)
+    json.dump({'sweep': spec, 'questions': list(questions),
+               'runs': [dict(r, name=run_name(r)) for r in runs]}, f, indent=1)
 
 
 def run_sweep(spec: str, workdir: str, python: str = sys.executable, overrides=None) -> dict:
   """Runs every unfinished run in turn; returns {name: status} at the end."""
   runs = load_sweep(spec, overrides)
-  write_manifest(runs, workdir, spec)
+  write_manifest(runs, workdir, spec, load_questions(spec, runs))
   results = {}
   for i, run in enumerate(runs):
     name, run_dir = run_name(run), os.path.join(workdir, run_name(run))

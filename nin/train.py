@@ -75,6 +75,8 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
   train_fn, eval_fn = steps.compile_steps(config, mesh, dataset.num_classes, 0, total_steps)
   # Test-time augmentation costs up to 6 more forward passes: only the final evaluations use it.
   final_eval_fn = steps.compile_steps(config, mesh, dataset.num_classes, config.tta)[1]
+  has_bn = state.batch_stats is not None
+  stats_fn = steps.compile_batch_stats(config, mesh) if has_bn else None
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   macs = steps.macs_per_image(model, dataset.image_shape)
   flops_per_step = steps.FLOPS_PER_MAC * macs * config.batch_size
@@ -110,6 +112,10 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
           log.flush()
         if done % eval_every == 0 or done == end:
           log.flush()
+          if stats_fn is not None:  # The training batches of this epoch, as they were seen.
+            state = steps.recompute_batch_stats(stats_fn, state, [
+                pipe.train_batch(step // spe, i)[0]
+                for i in range(min(config.bn_stats_batches, spe))])
           scores = None
           if validating:
             last_eval = steps.evaluate_split(eval_fn, state, pipe, 'validation')

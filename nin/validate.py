@@ -87,6 +87,9 @@ def _check_fast_fields(config) -> None:
   d, o, s = config.dataset, config.optimizer, config.schedule
   check_choice('dataset.pad_mode', d.pad_mode, pipeline.PAD_MODES)
   check_choice('tta', config.tta, TTA_LEVELS)
+  if not (isinstance(config.bn_stats_batches, int) and config.bn_stats_batches >= 0):
+    raise ConfigError(f'bn_stats_batches={config.bn_stats_batches!r} must be 0 (keep the '
+                      f'running averages) or a positive number of training batches')
   if d.alternate_flips and not d.flip:
     raise ConfigError('dataset.alternate_flips=True needs dataset.flip=True (it decides '
                       'when images are mirrored, not whether)')

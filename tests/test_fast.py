@@ -188,6 +188,37 @@ def _flipped_per_epoch(p, ds, epoch):
   return flipped
 
 
+@pytest.mark.parametrize('name', ['nin', 'googlenet', 'plain'])
+def test_recomputed_batch_stats_make_evaluation_match_training_on_that_batch(name):
+  """With BatchNorm's statistics recomputed from one batch, the eval-mode network is the
+  train-mode network on that batch: every layer normalises with that batch's statistics."""
+  module = {'nin': nin_config, 'googlenet': googlenet_config, 'plain': plain_config}[name]
+  config = module.get_config('fast,smoke')
+  config.bn_stats_batches = 1
+  mesh = distributed.make_mesh()
+  model = steps.model_for(config)
+  shape = (config.dataset.image_size, config.dataset.image_size, 3)
+  state = steps.create_train_state(model, optax.sgd(0.1), shape, 0)
+  x = jnp.asarray(np.random.default_rng(1).normal(size=(8, *shape)), jnp.float32)
+  train_logits, _ = model.apply(steps.variables_of(state), x, train=True, mutable=['batch_stats'])
+  before = model.apply(steps.variables_of(state), x, train=False)
+  assert np.abs(before - train_logits).max() > 1e-2  # The initial averages are not this batch.
+  stats_fn = steps.compile_batch_stats(config, mesh)
+  after = steps.recompute_batch_stats(stats_fn, state, [x])
+  chex.assert_trees_all_close(after.params, state.params)  # Only the statistics change.
+  np.testing.assert_allclose(model.apply(steps.variables_of(after), x, train=False),
+                             train_logits, atol=2e-4)
+  # Two batches: the mean of their statistics.
+  y = x[::-1] * 2.0 + 1.0
+  both = steps.recompute_batch_stats(stats_fn, state, [x, y])
+  one_y = steps.recompute_batch_stats(stats_fn, state, [y])
+  chex.assert_trees_all_close(
+      both.batch_stats, jax.tree.map(lambda a, b: (a + b) / 2, after.batch_stats,
+                                     one_y.batch_stats), rtol=1e-5, atol=1e-6)
+  config.bn_stats_batches = 0
+  assert steps.compile_batch_stats(config, mesh) is None
+
+
 def test_alternating_flips_mirror_each_image_once_every_two_epochs():
   ds = _ids_dataset()
   p = pipeline.Pipeline(ds, distributed.make_mesh(), 16, 8, seed=0, crop_padding=0,

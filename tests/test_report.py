@@ -50,7 +50,50 @@ def test_time_to_accuracy_table_and_compute_plots(tmp_path):
     assert os.path.getsize(tmp_path / name) > 1000 and f'({name})' in text
   # The fast protocol's recipe columns, and test accuracy with TTA beside the plain one.
   assert 'lookahead every 5' in text and 'alternating flips' in text
-  assert '| 69.00% ± 4.24% | 68.00% ± 4.24% | 69.00% ± 4.24% |' in text
+  # Mean ± the 95% half-width of two seeds: 12.706 * 0.0424 / sqrt(2) = 38.12 points.
+  assert '| 69.00% ± 38.12% | 68.00% ± 38.12% | 69.00% ± 38.12% |' in text
+  # Per run: test accuracy ± its binomial standard error when the test count is known.
+  assert '| fast/seed0 | 72.00% | 71.00% | 72.00% | — |' in text
+
+
+def _finished(group, seed, test, val):
+  return {'name': f'{group}/seed{seed}', 'group': group, 'seed': seed, 'status': 'finished',
+          'final': {'test_accuracy': test, 'val_accuracy': val}}
+
+
+def test_questions_are_answered_with_paired_intervals_and_a_verdict():
+  a = {0: 0.60, 1: 0.70, 2: 0.65}
+  b = {0: 0.55, 1: 0.66, 2: 0.60}   # A - B per seed: 5, 4, 5 points.
+  c = {0: 0.62, 1: 0.66, 2: 0.67}   # A - C: -2, 4, -2 points.
+  runs = ([_finished('a', s, v, v) for s, v in a.items()] +
+          [_finished('b', s, v, v - 0.01) for s, v in b.items()] +
+          [_finished('c', s, v, v) for s, v in c.items()] + [_finished('d', 0, 0.5, 0.5)])
+  questions = [{'id': 'Q1', 'question': 'a or b?', 'a': 'a', 'b': 'b'},
+               {'id': 'Q2', 'question': 'a or c?', 'a': 'a', 'b': 'c'},
+               {'id': 'Q3', 'question': 'a or d?', 'a': 'a', 'b': 'd'}]
+  q1, q2, q3 = report.answer_questions(questions, runs, rows=[])
+  # Paired: mean 4.667 points, half-width 4.303 * 0.5774 / sqrt(3) = 1.434 points.
+  assert q1['test_accuracy']['paired'] and q1['test_accuracy']['n'] == 3
+  assert q1['test_accuracy']['mean'] == pytest.approx(0.046667, abs=1e-6)
+  assert q1['test_accuracy']['half_width'] == pytest.approx(0.014342, abs=1e-6)
+  assert q1['val_accuracy']['mean'] == pytest.approx(0.056667, abs=1e-6)
+  assert q1['verdict'] == 'a is ahead'
+  assert q2['verdict'].startswith('not resolved')  # Mean 0 with a spread of 3.5 points.
+  assert q3['verdict'].startswith('no interval')    # One seed of d: nothing to pair.
+  lines = report._questions_section([q1, q2])
+  assert '| **Q1** a or b? | a | b | — / — | — / — | +4.67 [+3.23, +6.10] | +5.67 [+4.23, +7.10] ' \
+         '| 3 paired | a is ahead |' in lines, lines
+
+
+def test_the_recipe_warning_names_dropout_when_it_differs():
+  from configs import nin as nin_config
+  rows = []
+  for rate in (0.0, 0.5):
+    config = nin_config.get_config('fast')
+    config.model.dropout_rate = rate
+    rows.append({'recipe': report.recipe(config)})
+  assert report.recipe_differences(rows) == ['dropout']
+  assert report.recipe_differences(rows[:1] * 2) == []
 
 
 @pytest.mark.parametrize('folder', COMMITTED)

@@ -72,18 +72,21 @@ def test_sweep_runs_skips_finished_reports_failures_and_the_report(tmp_path):
   report = subprocess.run([sys.executable, '-m', 'nin.report', workdir], cwd=runs.ROOT,
                           env=runs.env(), capture_output=True, text=True, check=True).stdout
   with open(f'{workdir}/report.json') as f:
-    rows = {r['group']: r for r in json.load(f)}
+    rows = {r['group']: r for r in json.load(f)['groups']}
   for key in ('val_accuracy', 'test_accuracy'):
     accs = [runs.final(f'{workdir}/nin/seed{s}')[key] for s in (0, 1)]
     assert rows['nin'][f'{key}_mean'] == np.mean(accs) and rows['nin']['finished'] == 2
-    assert f'{np.mean(accs):.2%} ± {np.std(accs, ddof=1):.2%}' in report
+    # The 95% interval of two seeds: t = 12.706 with one degree of freedom.
+    half = 12.7062 * np.std(accs, ddof=1) / np.sqrt(2)
+    assert f'{np.mean(accs):.2%} ± {half:.2%}' in report
   assert rows['nin']['params'] == runs.final(f'{workdir}/nin/seed0')['num_params']
   assert 'test_accuracy_mean' not in rows['broken'] and '- `broken/seed0`: failed' in report
   assert '| broken | plain |' in report and '| 0/1 | — | — |' in report
-  # The recipe table, and the warning: the broken run asked for another optimiser.
+  # The recipe table, and the warning: the broken run asked for another optimiser, and the
+  # two families' dropout differs.
   assert ('| nin | yes | **2 steps** | 32 | **sgd nesterov momentum 0.9** | 0.1 | cosine, 1 warmup '
           'epoch | 0.0005 | 0 | none |') in report
-  assert '(they differ in: epochs, optimiser; see the recipe table)' in report
+  assert '(they differ in: epochs, optimiser, dropout; see the recipe table)' in report
   assert '| broken | yes | **1** | 32 | **lion** |' in report
   for png in ('accuracy_vs_macs.png', 'accuracy_vs_params.png', 'val_accuracy_curves.png'):
     assert os.path.getsize(os.path.join(workdir, png)) > 1000
@@ -92,6 +95,15 @@ def test_sweep_runs_skips_finished_reports_failures_and_the_report(tmp_path):
   report = subprocess.run([sys.executable, '-m', 'nin.report', workdir], cwd=runs.ROOT,
                           env=runs.env(), capture_output=True, text=True, check=True).stdout
   assert '- `nin/seed1`: missing' in report and '1 of 3 finished' in report
+
+
+def test_questions_must_name_groups_of_the_sweep(tmp_path):
+  extra = ("\n\ndef get_questions(arg=None):\n"
+           "  return [{'id': 'Q1', 'question': 'x?', 'a': 'nin', 'b': 'nim'}]")
+  sweep, workdir = _sweep_file(tmp_path, extra), str(tmp_path / 'sw')
+  p = _sweep(sweep, '--workdir', workdir)
+  assert p.returncode == 2 and "names group 'nim'" in p.stderr, p.stderr
+  assert p.stderr.strip().count('\n') == 0 and not os.path.exists(workdir)
 
 
 def test_a_killed_sweep_resumes_the_interrupted_run(tmp_path):

@@ -1,0 +1,123 @@
+r"""The comparison as questions: each a pair of groups that differ in one thing.
+
+  python -m nin.sweep configs/sweeps/questions.py --workdir runs/questions --dry_run
+  python -m nin.sweep configs/sweeps/questions.py --workdir runs/questions
+  python -m nin.report runs/questions
+
+  # The real-CIFAR CPU budget (docs/compare_cifar_cpu has one such run): NiN at an
+  # eighth of its widths and the nets paired with it, 5 epochs of the fast protocol
+  # on all 45,000 training images, 5 seeds; about 100 minutes on 2 CPU cores.
+  python -m nin.sweep configs/sweeps/questions.py:cpu --workdir runs/questions_cpu \
+      --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
+  python -m nin.report runs/questions_cpu
+
+  # A few steps of each run on synthetic data (tests):
+  python -m nin.sweep configs/sweeps/questions.py:smoke --workdir /tmp/questions_smoke
+
+Every group trains under the fast protocol (configs/common.py: fast), which has no
+dropout anywhere: regularisation is the protocol's, the same for every family, and
+dropout is a question of its own (Q5), not a property of one architecture.
+
+The questions (`QUESTIONS`; `nin.report` reads them from the sweep's sweep.json and
+answers each with the difference of the two groups' means, paired by seed, and its
+95% interval):
+  Q1a  What does a 1x1 layer with ReLU buy over a ReLU alone? NiN against NiN whose
+       hidden 1x1 layers are replaced by a ReLU, with its first block narrowed so that
+       every kxk conv reads as many channels as in NiN (`relu_only_matched`: at
+       the CPU widths 21% fewer parameters and 39% fewer mult-adds; a ReLU after a ReLU is the identity,
+       so the unmatched `relu_only` would be a shallower net with 29% more parameters).
+  Q1b  What does the ReLU after a 1x1 layer buy? NiN against the same net with
+       linear 1x1 layers (the same parameters and mult-adds; each block folds into
+       one kxk conv).
+  Q3   NiN against a 3x3-only net at matched mult-adds (the plain net's widths
+       chosen to match NiN's mult-adds within 5%: 80/160/272 at full scale, 218.9 M
+       against NiN's 222.5 M per image).
+  Q5   Dropout 0.5 between NiN's blocks (the paper's) against none, under this protocol.
+  Full scale only (too slow for 2 CPU cores):
+  Q2a  Inception's 1x1 bottlenecks at matched mult-adds: GoogLeNet against its naive
+       blocks (no reduce layers) at half their widths (1.40 G mult-adds against
+       1.45 G, 6.15 M parameters against 5.87 M).
+  Q3b  NiN against the airbench-class 3x3 net (configs/plain.py:airbench's net).
+  Q4   Global average pooling against NiN's fully connected head (Sec. 4.6 of the paper).
+
+Runs are listed seed by seed (every group's seed 0, then every group's seed 1, ...), so
+a sweep stopped early still pairs every group on the seeds it finished.
+"""
+
+# group -> (config file:variants, overrides), for the full scale.
+GROUPS = {
+    'nin': ('configs/nin.py:fast', {}),
+    'nin_relu_only_matched': ('configs/nin.py:fast,relu_only_matched', {}),
+    'nin_linear_1x1': ('configs/nin.py:fast,linear', {}),
+    'plain_matched': ('configs/plain.py:fast', {'model.stages': ((80, 80), (160, 160), (272, 272))}),
+    'nin_dropout': ('configs/nin.py:fast', {'model.dropout_rate': 0.5}),
+    'googlenet': ('configs/googlenet.py:fast', {}),
+    'googlenet_naive_matched': ('configs/googlenet.py:fast,naive', {'model.width_divisor': 2}),
+    'airbench_net': ('configs/plain.py:airbench', {'optimizer.bn_bias_lr_multiplier': 1.0}),
+    'nin_fc': ('configs/nin.py:fast,fc', {}),
+}
+
+# Each question: (id, the question in words, group A, group B). The answer is A - B.
+QUESTIONS = (
+    ('Q1a', 'What does a 1x1 layer with ReLU buy over a ReLU alone (matched input widths)?',
+     'nin', 'nin_relu_only_matched'),
+    ('Q1b', 'What does the ReLU after a 1x1 layer buy (same parameters)?',
+     'nin', 'nin_linear_1x1'),
+    ('Q3', 'NiN against a 3x3-only net at matched mult-adds', 'nin', 'plain_matched'),
+    ('Q5', 'What does dropout 0.5 between the blocks do under this protocol?',
+     'nin_dropout', 'nin'),
+    ('Q2a', "What do Inception's 1x1 bottlenecks buy at matched mult-adds?",
+     'googlenet', 'googlenet_naive_matched'),
+    ('Q3b', 'NiN against the airbench-class 3x3 net', 'nin', 'airbench_net'),
+    ('Q4', 'Global average pooling against a fully connected head', 'nin', 'nin_fc'),
+)
+CPU_QUESTIONS = ('Q1a', 'Q1b', 'Q3', 'Q5')
+SEEDS = (0, 1, 2, 3, 4)
+
+# The CPU budget: NiN at an eighth of its widths (17,244 parameters, 5.10 M mult-adds
+# per image); the 3x3 net at widths 12/24/40 (5.35 M mult-adds, 5% more); 5 epochs of
+# 45,000 images, the fast protocol's triangle peaking at 23% of them; evaluated every
+# half epoch so that the report can say whether validation accuracy levelled off.
+CPU_EPOCHS = 5.0
+CPU_OVERRIDES = {
+    'num_epochs': CPU_EPOCHS,
+    'schedule.warmup_epochs': 1.15,  # 23% of 5 epochs, as the protocol's.
+    'eval_every_epochs': 0.5,
+}
+CPU_MODEL = {
+    'plain_matched': {'model.stages': ((12, 12), (24, 24), (40, 40))},
+}
+VARIANTS = ('', 'cpu', 'smoke')
+
+
+def _check(arg):
+  variant = arg or ''
+  if variant not in VARIANTS:
+    raise ValueError(f'Unknown sweep variant {variant!r}; valid: cpu, smoke (or none)')
+  return variant
+
+
+def get_questions(arg=None):
+  """The questions this variant answers: [{'id', 'question', 'a', 'b'}]."""
+  variant = _check(arg)
+  return [{'id': q, 'question': text, 'a': a, 'b': b} for q, text, a, b in QUESTIONS
+          if variant == '' or q in CPU_QUESTIONS]
+
+
+def get_sweep(arg=None):
+  variant = _check(arg)
+  questions = get_questions(arg)
+  groups = list(dict.fromkeys(g for q in questions for g in (q['a'], q['b'])))
+  runs = []
+  for seed in SEEDS[:2] if variant == 'smoke' else SEEDS:
+    for group in groups:
+      config, overrides = GROUPS[group]
+      overrides = dict(overrides)
+      if variant == 'cpu':
+        overrides.update(CPU_OVERRIDES)
+        overrides.update(CPU_MODEL.get(group, {'model.width_divisor': 8}))
+      elif variant == 'smoke':
+        config += ',digits'
+        overrides.update({'num_train_steps': 3, 'eval_every_epochs': 1.0})
+      runs.append({'group': group, 'seed': seed, 'config': config, 'overrides': overrides})
+  return runs

@@ -1,0 +1,97 @@
+"""Intervals and verdicts for comparisons over seeds: what a report may call a finding.
+
+Each group of a sweep is a few seeds of one config, so its mean accuracy is
+uncertain, and so is the difference between two groups. A difference is a
+finding only when its 95% interval excludes zero (`verdict`).
+
+- `mean_interval`: Student's t interval of a mean over seeds.
+- `difference`: the difference of two groups' means, paired by seed where the
+  groups share seeds (each seed fixes the initialisation and data order of its
+  runs, so the paired differences cancel what the seed does to both), Welch's
+  interval otherwise.
+- `binomial_se`: the sampling error of one run's accuracy on a finite test set.
+- `levelled_off`: whether a validation curve had stopped rising.
+"""
+import math
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+LEVEL = 0.95
+
+
+def t_quantile(dof: float, level: float = LEVEL) -> float:
+  """The two-sided Student's t critical value (e.g. 2.776 for 4 degrees of freedom)."""
+  return float(scipy_stats.t.ppf(0.5 + level / 2, dof))
+
+
+def mean_interval(values, level: float = LEVEL) -> dict:
+  """{'mean', 'half_width', 'low', 'high', 'n'}; half_width is None for a single value."""
+  a = np.asarray(values, float)
+  if a.size == 0:
+    raise ValueError('mean_interval of no values')
+  mean = float(a.mean())
+  if a.size == 1:
+    return {'mean': mean, 'half_width': None, 'low': None, 'high': None, 'n': 1}
+  half = t_quantile(a.size - 1, level) * float(a.std(ddof=1)) / math.sqrt(a.size)
+  return {'mean': mean, 'half_width': half, 'low': mean - half, 'high': mean + half, 'n': int(a.size)}
+
+
+def difference(a_by_seed: dict, b_by_seed: dict, level: float = LEVEL) -> dict:
+  """The mean of A minus the mean of B with its interval.
+
+  Paired over the seeds both groups finished when there are at least two of
+  them ('paired': True, 'n' pairs); otherwise Welch's unequal-variance interval
+  over all values of each ('paired': False). 'low'/'high' are None when no
+  interval can be formed (fewer than two values on a side).
+  """
+  common = sorted(set(a_by_seed) & set(b_by_seed))
+  if len(common) >= 2:
+    d = mean_interval([a_by_seed[s] - b_by_seed[s] for s in common], level)
+    return {**d, 'paired': True}
+  a, b = (np.asarray(list(x.values()), float) for x in (a_by_seed, b_by_seed))
+  if a.size == 0 or b.size == 0:
+    raise ValueError('difference needs at least one value in each group')
+  mean = float(a.mean() - b.mean())
+  out = {'mean': mean, 'half_width': None, 'low': None, 'high': None,
+         'n': int(min(a.size, b.size)), 'paired': False}
+  if a.size < 2 or b.size < 2:
+    return out
+  va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+  se = math.sqrt(va + vb)
+  if se == 0:
+    return {**out, 'half_width': 0.0, 'low': mean, 'high': mean}
+  dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+  half = t_quantile(dof, level) * se
+  return {**out, 'half_width': half, 'low': mean - half, 'high': mean + half}
+
+
+def verdict(d: dict, a: str, b: str) -> str:
+  """A finding in words, only when the interval excludes zero."""
+  if d.get('low') is None:
+    return 'no interval (fewer than two seeds)'
+  if d['low'] > 0:
+    return f'{a} is ahead'
+  if d['high'] < 0:
+    return f'{b} is ahead'
+  return 'not resolved at this budget (the interval contains zero)'
+
+
+def binomial_se(accuracy: float, n: int) -> float:
+  """Standard error of an accuracy measured on n independent examples."""
+  return math.sqrt(accuracy * (1 - accuracy) / n)
+
+
+def levelled_off(curve, fraction: float = 0.2, tolerance: float = 0.01) -> bool | None:
+  """Whether validation accuracy stayed within `tolerance` over the last `fraction` of training.
+
+  `curve`: [(epoch, accuracy)] in order. None when that stretch holds fewer than
+  two evaluations (nothing to judge by).
+  """
+  if not curve:
+    return None
+  end = curve[-1][0]
+  tail = [acc for epoch, acc in curve if epoch >= (1 - fraction) * end - 1e-9]
+  if len(tail) < 2:
+    return None
+  return max(tail) - min(tail) <= tolerance

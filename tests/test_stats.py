@@ -1,0 +1,69 @@
+"""nin.stats against values worked out by hand (t quantiles from tables)."""
+
+import pytest
+
+from nin import stats
+
+
+def test_t_quantiles_match_the_tables():
+  # Two-sided 95%: 12.706 (1 dof), 4.303 (2), 2.776 (4), 1.960 in the limit.
+  for dof, table in ((1, 12.706), (2, 4.303), (4, 2.776), (10 ** 6, 1.960)):
+    assert stats.t_quantile(dof) == pytest.approx(table, abs=5e-4)
+
+
+def test_mean_interval():
+  d = stats.mean_interval([0.5, 0.6, 0.7])
+  # mean 0.6, std 0.1, half-width 4.3027 * 0.1 / sqrt(3).
+  assert d['mean'] == pytest.approx(0.6) and d['n'] == 3
+  assert d['half_width'] == pytest.approx(0.248414, abs=1e-6)
+  assert (d['low'], d['high']) == pytest.approx((0.6 - 0.248414, 0.6 + 0.248414), abs=1e-6)
+  one = stats.mean_interval([0.7])
+  assert one['mean'] == 0.7 and one['half_width'] is None and one['low'] is None
+  with pytest.raises(ValueError):
+    stats.mean_interval([])
+
+
+def test_paired_difference_uses_the_per_seed_differences():
+  a = {0: 0.60, 1: 0.70, 2: 0.65, 7: 0.99}  # Seed 7 has no partner: left out of the pairs.
+  b = {0: 0.55, 1: 0.66, 2: 0.60}
+  d = stats.difference(a, b)
+  # Differences 0.05, 0.04, 0.05: mean 0.046667, std 0.0057735, half 4.3027 * std / sqrt(3).
+  assert d['paired'] and d['n'] == 3
+  assert d['mean'] == pytest.approx(0.046667, abs=1e-6)
+  assert d['half_width'] == pytest.approx(0.014342, abs=1e-6)
+  # Unpaired, the seed-to-seed spread (0.05 between seeds) would swamp the same difference.
+  welch = stats.difference({10 + k: v for k, v in a.items() if k != 7}, b)
+  assert not welch['paired'] and welch['low'] < 0 < welch['high']
+
+
+def test_welch_difference_when_seeds_do_not_pair():
+  d = stats.difference({0: 1.0, 1: 2.0, 2: 3.0}, {10: 2.0, 11: 4.0, 12: 6.0, 13: 8.0})
+  # Variances of the means 1/3 and (20/3)/4; Welch-Satterthwaite dof 4.0755, t 2.7563;
+  # half-width 2.7563 * sqrt(2) = 3.8980.
+  assert not d['paired'] and d['mean'] == pytest.approx(-3.0)
+  assert d['half_width'] == pytest.approx(3.897975, abs=1e-5)
+  single = stats.difference({0: 0.5}, {1: 0.4, 2: 0.45})
+  assert single['mean'] == pytest.approx(0.075) and single['low'] is None
+
+
+def test_verdict_names_a_side_only_when_the_interval_excludes_zero():
+  assert stats.verdict({'low': 0.001, 'high': 0.02}, 'nin', 'plain') == 'nin is ahead'
+  assert stats.verdict({'low': -0.03, 'high': -0.01}, 'nin', 'plain') == 'plain is ahead'
+  assert stats.verdict({'low': -0.01, 'high': 0.02}, 'nin', 'plain').startswith('not resolved')
+  assert stats.verdict({'low': 0.0, 'high': 0.02}, 'nin', 'plain').startswith('not resolved')
+  assert stats.verdict({'low': None, 'high': None}, 'nin', 'plain').startswith('no interval')
+
+
+def test_binomial_standard_error():
+  # 57% on 10,000 test images: sqrt(0.57 * 0.43 / 10000) = 0.49508 points.
+  assert stats.binomial_se(0.57, 10000) == pytest.approx(0.0049508, abs=1e-7)
+  assert stats.binomial_se(1.0, 100) == 0.0
+
+
+def test_levelled_off_reads_the_last_fifth_of_training():
+  rising = [(e, 0.1 * e) for e in (1, 2, 3, 4, 5)]
+  flat = [(1, 0.3), (2, 0.5), (3, 0.6), (4, 0.695), (4.5, 0.70), (5, 0.701)]
+  assert stats.levelled_off(rising) is False   # 0.4 -> 0.5 over epochs 4-5.
+  assert stats.levelled_off(flat) is True      # 69.5% -> 70.1%: within a point.
+  assert stats.levelled_off([(1, 0.3), (5, 0.5)]) is None  # One evaluation in the last fifth.
+  assert stats.levelled_off([]) is None
