@@ -21,7 +21,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from nin import checkpoint, data, distributed, metrics, optim, pipeline, registry, steps
+from nin import (checkpoint, data, distributed, metrics, optim, pipeline, provenance, registry,
+                 steps)
 from nin import workdir as workdir_lib
 from nin.errors import Interrupted, NonFiniteLoss
 from nin.validate import validate
@@ -44,6 +45,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   # One writer per workdir: process 0 locks it (the other processes only read).
   lock = workdir_lib.prepare(config, workdir, overwrite) if jax.process_index() == 0 else None
   try:
+    if lock is not None:
+      provenance.append(workdir)  # Versions, commit and command of this start.
     transform = workdir_lib.transform(config, workdir, dataset, save=lock is not None)
     d = config.dataset
     pipe = pipeline.Pipeline(dataset, mesh, config.batch_size, config.eval_batch_size,

@@ -13,7 +13,7 @@ import pytest
 import runs
 from configs import googlenet as googlenet_config
 from configs import nin as nin_config
-from nin import errors, evaluate, registry, steps, train
+from nin import errors, evaluate, provenance, registry, steps, train
 from nin import workdir as workdir_lib
 from nin.validate import validate
 
@@ -78,6 +78,11 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path):
   assert not os.path.exists(os.path.join(killed, 'final_metrics.json'))
   p = runs.cli('train.py', *RESUME_ARGS, '--workdir', killed, check=True)
   assert 'Resuming from step' in p.stdout
+  # Each start recorded what produced it: the command, the versions, the commit.
+  starts = provenance.read(killed)
+  assert len(starts) == 2 and len(provenance.read(straight)) == 1
+  assert starts[1]['argv'][-1] == killed and starts[1]['versions']['jax'] == jax.__version__
+  assert starts[0]['commit'] == provenance.git_state()['commit']
   assert runs.records(killed) == runs.records(straight)  # Bitwise, timing aside.
   a, b = runs.final(straight), runs.final(killed)
   assert (a['test_loss'], a['test_accuracy'], a['train_loss']) == (
