@@ -48,7 +48,7 @@ def main(argv):
           f"{f', TTA level {tta}' if tta else ''}): {r['split']} accuracy "
           f"{r[p + '_accuracy']:.4f}{plain}, {r['split']} loss {r[p + '_loss']:.4f} "
           f"on {r['count']} images")
-    if tta and not evaluate.trained_with_flips(_WORKDIR.value):
+    if tta and not r['trained_with_flips']:
       print('  warning: this run was trained without flips (dataset.flip=False): mirrored '
             'test images are unlike its training images', file=sys.stderr)
     print(f"  {'class':>12}  accuracy  predicted")

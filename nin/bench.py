@@ -86,9 +86,7 @@ def prepare_train_step(family, impl, dtype, batch_size, mesh, quick=False) -> di
   model = steps.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, spe, total))
   shape = (config.dataset.image_size, config.dataset.image_size, 3)
-  lookahead = config.optimizer.lookahead_every > 0
-  state = jax.jit(lambda: steps.create_train_state(model, tx, shape, 0, lookahead=lookahead),
-                  out_shardings=distributed.replicated(mesh))()
+  state = steps.initial_state_fn(config, model, tx, shape, mesh, fit_data=False)(0, None)
   images = jax.device_put(jax.random.normal(jax.random.key(1), (batch_size, *shape)),
                           distributed.batch_sharded(mesh))
   labels = jax.device_put(jnp.arange(batch_size) % config.model.num_classes,

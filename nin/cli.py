@@ -129,7 +129,11 @@ def main(main_fn):
       # Python reports it at exit, after the one-line error that already says what happened.
       warnings.filterwarnings('ignore', r"coroutine '.*write_fragment' was never awaited",
                               RuntimeWarning)
-    return main_fn(argv)
+    try:
+      return main_fn(argv)
+    except app.UsageError as e:  # Stray arguments: one line, not absl's page of usage text.
+      print(f'Error: {e}', file=sys.stderr, flush=True)
+      return EXIT_USAGE
   try:
     app.run(quiet_main, flags_parser=_parse_flags)
   except SystemExit as e:

@@ -9,6 +9,7 @@ evaluated is the test split unless `split='validation'`.
 """
 import collections
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -48,10 +49,9 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
   model = steps.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, 1, 2))
   size = config.dataset.image_size
-  lookahead = config.optimizer.lookahead_every > 0  # The state holds the average too.
-  init = jax.jit(lambda: steps.create_train_state(model, tx, (size, size, 3), config.seed,
-                                                  lookahead=lookahead),
-                 out_shardings=distributed.replicated(mesh))
+  # The checkpoint overwrites every array, so no data-fitted parameter needs the data here.
+  init = functools.partial(steps.initial_state_fn(config, model, tx, (size, size, 3), mesh,
+                                                  fit_data=False), config.seed, None)
   validating = config.dataset.get('validation_examples', 0) > 0
   if which == 'best' and not validating:
     raise ConfigError(f'{workdir} was trained without a validation split '
@@ -139,7 +139,8 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
   result.update(step=run.step, checkpoint=which, split=split, tta=tta,
                 class_names=list(dataset.class_names),
                 per_class_accuracy=[float(a) for a in per_class],
-                predicted_counts=predicted, confusion=confusion.tolist())
+                predicted_counts=predicted, confusion=confusion.tolist(),
+                trained_with_flips=bool(run.config.dataset.flip))
   if write and jax.process_index() == 0:
     stem = os.path.join(workdir, f'eval_{which}' + ('_validation' if split == 'validation' else '')
                         + (f'_tta{tta}' if tta else ''))
@@ -166,8 +167,3 @@ def plot_confusion(confusion, class_names, path, title=''):
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
-
-
-def trained_with_flips(workdir: str) -> bool:
-  """Whether the run in `workdir` saw mirrored images in training (then mirror TTA is fair)."""
-  return bool(workdir_lib.load_config(workdir).dataset.flip)

@@ -232,9 +232,14 @@ def compile_steps(config, mesh, num_classes, tta=0, total_steps=None):
   return train_fn, eval_fn
 
 
-def initial_state_fn(config, model, tx, image_shape, mesh):
-  """A jitted fn(seed, fit_images) -> a fresh, replicated TrainState for `config`."""
-  fit = registry.data_fit(config.model)
+def initial_state_fn(config, model, tx, image_shape, mesh, *, fit_data=True):
+  """A jitted fn(seed, fit_images) -> a fresh, replicated TrainState for `config`.
+
+  `fit_data=False` leaves data-fitted parameters (airbench's whitening) at their
+  initial values and takes `fit_images=None`: for a state that a checkpoint will
+  overwrite, or a benchmark's.
+  """
+  fit = registry.data_fit(config.model) if fit_data else None
   return jax.jit(functools.partial(create_train_state, model, tx, image_shape, fit=fit,
                                    lookahead=config.optimizer.lookahead_every > 0),
                  static_argnums=0, out_shardings=distributed.replicated(mesh))

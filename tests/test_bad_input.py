@@ -71,6 +71,15 @@ def test_a_broken_sweep_file(tmp_path, source, message):
   assert not (tmp_path / 'w').exists()
 
 
+def test_a_stray_argument_is_one_line(tmp_path):
+  _one_line_exit_2(runs.cli('train.py', 'stray', *SMOKE, '--workdir', str(tmp_path / 'w')),
+                   'Unexpected arguments: stray')
+  assert not (tmp_path / 'w').exists()
+  _one_line_exit_2(runs.cli('eval.py', 'stray', '--workdir', str(tmp_path)),
+                   'Unexpected arguments: stray')
+  _one_line_exit_2(_module('nin.report', 'a', 'b'), 'Usage: python -m nin.report')
+
+
 def test_a_report_on_a_folder_without_runs_writes_nothing(tmp_path):
   _one_line_exit_2(_module('nin.report', str(tmp_path)), 'holds no sweep')
   assert os.listdir(tmp_path) == []
