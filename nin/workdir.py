@@ -63,6 +63,10 @@ def upgrade(saved: dict) -> dict:
   return traverse_util.unflatten_dict(flat, sep='.')
 
 
+# Fields that name what a run is; a refusal lists them before any other difference.
+_IDENTITY = ('model.name', 'dataset.name', 'seed')
+
+
 def check(config, workdir, overwrite=False, allow_config_change=False) -> None:
   """Refuses a path that is not a directory, or a workdir that holds a run with another config."""
   if os.path.exists(workdir) and not os.path.isdir(workdir):
@@ -77,7 +81,11 @@ def check(config, workdir, overwrite=False, allow_config_change=False) -> None:
   if diff and all(k.startswith('model.') for k in diff) and _same_model(saved, config):
     return  # The same network, described in another form (config.json is then rewritten).
   if diff and not allow_config_change:
-    shown = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}' for k in diff[:4])
+    # The telling differences first: a field both configs have (e.g. model.name) says
+    # more than the fields one model has and the other lacks.
+    diff.sort(key=lambda k: (k not in _IDENTITY, k not in old or k not in new, k))
+    show = lambda d, k: repr(d[k]) if k in d else '(absent)'
+    shown = ', '.join(f'{k}: {show(old, k)} -> {show(new, k)}' for k in diff[:4])
     more = f' (+{len(diff) - 4} more)' if len(diff) > 4 else ''
     raise WorkdirConflict(
         f'{workdir} holds a run with a different config ({shown}{more}); pass --overwrite to '

@@ -241,6 +241,11 @@ def test_a_workdir_with_another_config_is_refused_unless_asked(tmp_path):
   assert p.returncode == 2 and 'holds a run with a different config' in p.stderr
   assert 'optimizer.learning_rate: 0.1 -> 0.5' in p.stderr and '--overwrite' in p.stderr
   assert runs.records(workdir) == before
+  # Another model: its name comes first; fields only one model has are absent, not None.
+  p = runs.cli('train.py', '--config', 'configs/plain.py:smoke', '--workdir', workdir)
+  assert "different config (model.name: 'nin' -> 'plain', " in p.stderr, p.stderr
+  assert "-> (absent)" in p.stderr and 'None' not in p.stderr
+  assert runs.records(workdir) == before
   runs.cli('train.py', *base, '--config.num_train_steps=4', '--allow_config_change', check=True)
   assert runs.final(workdir)['step'] == 4
   runs.cli('train.py', *base, '--config.optimizer.learning_rate=0.5', '--overwrite', check=True)
