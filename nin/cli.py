@@ -25,7 +25,10 @@ EXIT_USAGE = 2
 # Library warnings that every normal run would print and no user can act on: TFDS
 # recommends OpenCV for decoding (the project decodes with Pillow), and Orbax notes
 # that the checkpoint saved on SIGTERM carries no validation score (it is never "best").
-_NOISE = ('OpenCV is not installed', 'Requested `tracked_metric`; did not provide metrics')
+# Library log lines that say nothing to a user. 'Variant folder': TFDS looking for a
+# prepared copy that is not there, before the project's own one-line error says so.
+_NOISE = ('OpenCV is not installed', 'Requested `tracked_metric`; did not provide metrics',
+          'Variant folder ')
 
 
 class _DropNoise(std_logging.Filter):

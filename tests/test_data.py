@@ -139,3 +139,16 @@ def test_a_damaged_prepared_dataset_is_one_clear_error(cifar_dirs, tmp_path, dam
   with pytest.raises(data.DataError, match='cannot be read') as e:
     data.load(_cfg(data_dir=data_dir))
   assert '\n' not in str(e.value) and 'delete that folder' in str(e.value)
+
+
+def test_tfds_looking_for_a_missing_prepared_copy_is_not_shown():
+  """Before the one-line error above, TFDS logs that the folder it looked in has no
+  dataset_info.json; the CLIs drop that line (unless --verbosity is given)."""
+  import logging
+  from nin import cli
+  record = logging.LogRecord('absl', logging.WARNING, 'file_utils.py', 394,
+                             'Variant folder %s has no dataset_info.json', ('/x/cifar10/3.0.2',),
+                             None)
+  assert not cli._DropNoise().filter(record)
+  kept = logging.LogRecord('absl', logging.WARNING, 'x.py', 1, 'Something else', (), None)
+  assert cli._DropNoise().filter(kept)
