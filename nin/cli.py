@@ -8,7 +8,8 @@ program, so that importing them (from a notebook, or from another absl
 program with its own --config or --workdir) defines no flag.
 
 A bad config, dataset or workdir prints one line naming the bad value and
-the valid choices, and exits with 2; a non-finite loss, or a disk that refuses
+the valid choices (with `--verbosity=0`, or any value, the whole traceback and
+the libraries' logs instead), and exits with 2; a non-finite loss, or a disk that refuses
 a write during the run, exits with 1; a run stopped by a signal exits with
 128+N after saving a checkpoint.
 """
@@ -68,6 +69,8 @@ def run(fn):
   """
   try:
     code = fn()
+  except tuple(_ERRORS) if _debugging() else () as e:
+    raise  # --verbosity given: the whole traceback, for someone debugging.
   except errors.Interrupted as e:
     print(str(e), file=sys.stderr, flush=True)
     return 128 + e.signum
@@ -82,6 +85,11 @@ def run(fn):
           f'removed: make room and run the same command again', file=sys.stderr, flush=True)
     return 1
   return code if isinstance(code, int) else 0
+
+
+def _debugging() -> bool:
+  """Whether --verbosity was given (any value): library logs and full tracebacks then."""
+  return flags.FLAGS.is_parsed() and 'verbosity' in flags.FLAGS and flags.FLAGS['verbosity'].present
 
 
 def _one_line(e: BaseException) -> str:

@@ -80,6 +80,13 @@ def test_a_stray_argument_is_one_line(tmp_path):
   _one_line_exit_2(_module('nin.report', 'a', 'b'), 'Usage: python -m nin.report')
 
 
+def test_verbosity_shows_the_whole_traceback(tmp_path):
+  args = ('train.py', *SMOKE, '--workdir', str(tmp_path), '--config.model.name=bogus')
+  _one_line_exit_2(runs.cli(*args), "Unknown model name 'bogus'")
+  p = runs.cli(*args, '--verbosity=0')
+  assert p.returncode != 0 and 'Traceback' in p.stderr and 'ConfigError' in p.stderr, p.stderr
+
+
 def test_a_report_on_a_folder_without_runs_writes_nothing(tmp_path):
   _one_line_exit_2(_module('nin.report', str(tmp_path)), 'holds no sweep')
   assert os.listdir(tmp_path) == []
