@@ -74,6 +74,9 @@ def run(fn):
   except errors.Interrupted as e:
     print(str(e), file=sys.stderr, flush=True)
     return 128 + e.signum
+  except KeyboardInterrupt:  # Ctrl-C outside training (which saves and stops by itself).
+    print('Interrupted', file=sys.stderr, flush=True)
+    return 130
   except tuple(_ERRORS) as e:
     print(f'Error: {e}', file=sys.stderr, flush=True)
     return next(code for kind, code in _ERRORS.items() if isinstance(e, kind))

@@ -53,7 +53,7 @@ class NonFiniteLoss(RuntimeError):
 class Interrupted(Exception):
   """A signal stopped training after a checkpoint was saved."""
 
-  def __init__(self, step, signum):
-    super().__init__(f'Interrupted by {signal.Signals(signum).name} at step {step}; '
+  def __init__(self, step, signum, message=None):
+    super().__init__(message or f'Interrupted by {signal.Signals(signum).name} at step {step}; '
                      f'checkpoint saved: run the same command again to resume')
     self.step, self.signum = step, signum

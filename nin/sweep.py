@@ -15,7 +15,11 @@ runs as printed from any folder and shell. `--override
 KEY=VALUE` (repeatable) sets a config field in every run, e.g. where this
 machine keeps its data: `--override dataset.data_dir=/data/tfds`. A failed run is
 marked with a FAILED file in its workdir and the sweep goes on; the exit
-code is non-zero if any run failed.
+code is non-zero if any run failed. Ctrl-C or SIGTERM to the sweep reaches the
+running train.py, which saves a checkpoint and stops; the sweep then stops
+too (exit 128+signal), and resumes that run when started again. If the sweep
+itself is killed (SIGKILL), Linux sends its train.py SIGTERM, so no run trains
+on as an orphan.
 """
 import ast
 import difflib
@@ -23,13 +27,14 @@ import importlib.util
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 
 from absl import app, flags
 
 from nin import workdir as workdir_lib
-from nin.errors import ConfigError
+from nin.errors import ConfigError, Interrupted
 
 SWEEP_FILE = 'sweep.json'
 
@@ -175,17 +180,51 @@ def run_sweep(spec: str, workdir: str, python: str = sys.executable, overrides=N
     print(f'[{i + 1}/{len(runs)}] {name}: {shlex.join(cmd)}', flush=True)
     if os.path.exists(os.path.join(run_dir, workdir_lib.FAILED_FILE)):
       os.remove(os.path.join(run_dir, workdir_lib.FAILED_FILE))  # Try again.
-    proc = subprocess.run(cmd, cwd=_repo_root(), stderr=subprocess.PIPE, text=True)
-    sys.stderr.write(proc.stderr)
-    if proc.returncode != 0:
+    code, stderr, signum = _run_child(cmd)
+    sys.stderr.write(stderr)
+    if signum is not None or code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+      # Stopped by the user: the run saved a checkpoint and resumes with the sweep.
+      signum = signum or code - 128
+      raise Interrupted(None, signum, f'Sweep stopped by {signal.Signals(signum).name} during '
+                        f'{name}, which saved a checkpoint; run the same command again to '
+                        f'resume it and the runs after it')
+    if code != 0:
       os.makedirs(run_dir, exist_ok=True)
       with open(os.path.join(run_dir, workdir_lib.FAILED_FILE), 'w') as f:
-        f.write(f'exit code {proc.returncode}\n{proc.stderr[-2000:]}')
-      if proc.returncode in (130, 143):  # Stopped by the user: stop the sweep too.
-        results[name] = 'incomplete'
-        break
+        f.write(f'exit code {code}\n{stderr[-2000:]}')
     results[name] = workdir_lib.status(run_dir)
   return results
+
+
+def _set_parent_death_signal():
+  """Linux: the run gets SIGTERM (it saves and stops) if the sweep dies without telling it."""
+  try:
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    pass
+
+
+def _run_child(cmd):
+  """Runs one train.py to its end; returns (exit code, its stderr, the signal that stopped
+  the sweep meanwhile or None). SIGINT and SIGTERM to the sweep are passed on to the run,
+  which saves a checkpoint and stops, and the sweep waits for it (the run may get a Ctrl-C
+  twice, from the terminal and from here: it stops once)."""
+  proc = subprocess.Popen(cmd, cwd=_repo_root(), stderr=subprocess.PIPE, text=True,
+                          preexec_fn=_set_parent_death_signal if sys.platform == 'linux' else None)
+  received = []
+
+  def forward(signum, _):
+    received.append(signum)
+    proc.send_signal(signum)
+
+  old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    _, stderr = proc.communicate()
+  finally:
+    for s, handler in old.items():
+      signal.signal(s, handler)
+  return proc.returncode, stderr, received[0] if received else None
 
 
 def _repo_root() -> str:

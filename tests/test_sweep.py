@@ -124,6 +124,49 @@ def test_a_killed_sweep_resumes_the_interrupted_run(tmp_path):
   assert runs.final(f'{workdir}/nin/seed0')['step'] == 200
 
 
+def _start_and_wait_for_a_checkpoint(sweep, workdir):
+  proc = subprocess.Popen([sys.executable, '-m', 'nin.sweep', f'{sweep}:100000', '--workdir',
+                           workdir], cwd=runs.ROOT, env=runs.env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True)
+  ckpts = f'{workdir}/nin/seed0/checkpoints'
+  deadline = time.time() + 120
+  while time.time() < deadline and not (os.path.isdir(ckpts) and any(
+      d.isdigit() for d in os.listdir(ckpts))):
+    time.sleep(0.05)
+  return proc
+
+
+def test_ctrl_c_to_the_sweep_saves_the_run_and_stops_the_sweep(tmp_path):
+  sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
+  proc = _start_and_wait_for_a_checkpoint(sweep, workdir)
+  proc.send_signal(signal.SIGINT)  # To the sweep alone: it passes the signal on.
+  out, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err
+  assert 'Sweep stopped by SIGINT during nin/seed0' in err and 'Traceback' not in err, err
+  assert 'Interrupted by SIGINT at step' in err  # The run's own save-and-stop line.
+  assert not os.path.exists(f'{workdir}/nin/seed0/FAILED')
+  assert '[2/3]' not in out  # The sweep did not go on to the next run.
+
+
+def test_a_sweep_killed_alone_leaves_no_run_training(tmp_path):
+  import fcntl
+  sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
+  proc = _start_and_wait_for_a_checkpoint(sweep, workdir)
+  proc.kill()  # SIGKILL to the sweep only; its train.py is told by the kernel (SIGTERM).
+  proc.wait()
+  fd = os.open(f'{workdir}/nin/seed0', os.O_RDONLY)
+  deadline, free = time.time() + 90, False
+  while time.time() < deadline and not free:  # A run of 100,000 steps would hold it for long.
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      free = True
+    except BlockingIOError:
+      time.sleep(0.1)
+  os.close(fd)
+  assert free, 'the orphaned train.py kept training'
+  assert not os.path.exists(f'{workdir}/nin/seed0/final_metrics.json')
+
+
 def test_the_effective_size_of_a_linear_nin_is_that_of_its_folded_model():
   import jax
   from configs import nin as nin_config
