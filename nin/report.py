@@ -329,8 +329,18 @@ def markdown(root: str, runs: list, rows: list, answers=()) -> str:
     lines += [f'> **Warning: the rows of this table were trained under different recipes** '
               f'(they differ in: {", ".join(differ)}; see the recipe table). A gap between '
               f'rows may come from the recipe, not the architecture.', '']
+  known = [r['final']['provenance'] for r in finished if r['final'].get('provenance')]
+  versions = sorted({', '.join(f'{k} {v}' for k, v in p['versions'].items() if v) for p in known})
+  if len(versions) > 1:
+    lines += [f'> **Warning: the runs of this table ran with different library versions** '
+              f'({len(versions)} sets: {"; ".join(versions)}).', '']
+  commits = sorted({(p['commit'] or 'not a git checkout')[:12]
+                    + (' with uncommitted changes' if p['dirty'] else '') for p in known})
   lines += [f'- Runs: {len(finished)} of {len(runs)} finished.',
             f'- Devices: {", ".join(devices) or "—"}.',
+            f'- Libraries: {"; ".join(versions) or "—"}; code: {", ".join(commits) or "—"}'
+            + (f' ({len(finished) - len(known)} runs predate these records)'
+               if len(known) < len(finished) else '') + '.',
             f'- Epochs trained: {", ".join(f"{e:.3g}" for e in epochs) or "—"}.',
             f'- Datasets: {", ".join(sorted({r["dataset"] for r in rows if "dataset" in r})) or "—"}.',
             '- Model choices use the validation split (held out of the training split); '

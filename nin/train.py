@@ -45,20 +45,20 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   # One writer per workdir: process 0 locks it (the other processes only read).
   lock = workdir_lib.prepare(config, workdir, overwrite) if jax.process_index() == 0 else None
   try:
-    if lock is not None:
-      provenance.append(workdir)  # Versions, commit and command of this start.
+    # Versions, commit and command of this start (process 0 records them in the workdir).
+    started = provenance.append(workdir) if lock is not None else provenance.collect()
     transform = workdir_lib.transform(config, workdir, dataset, save=lock is not None)
     d = config.dataset
     pipe = pipeline.Pipeline(dataset, mesh, config.batch_size, config.eval_batch_size,
                              config.seed, d.crop_padding, d.flip, d.cutout, transform=transform,
                              pad_mode=d.pad_mode, alternate_flips=d.alternate_flips)
-    return _train(config, workdir, dataset, pipe, mesh, handle_signals)
+    return _train(config, workdir, dataset, pipe, mesh, handle_signals, started)
   finally:
     if lock is not None:
       os.close(lock)
 
 
-def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
+def _train(config, workdir, dataset, pipe, mesh, handle_signals, started) -> dict:
   # 2. Model, optimizer, schedule.
   spe = pipe.steps_per_epoch
   total_steps = (config.num_train_steps if config.num_train_steps > 0
@@ -144,6 +144,7 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals) -> dict:
       final = _final_summary(config, dataset, pipe, state, writer, test, last_eval,
                              log, num_params, flops_per_step)
       writer.write('final', final['step'], **{k: v for k, v in final.items() if k != 'step'})
+      final['provenance'] = started  # The start that finished the run (final_metrics.json only).
     finally:
       writer.close()
       ckpt.close()

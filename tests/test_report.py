@@ -56,6 +56,24 @@ def test_time_to_accuracy_table_and_compute_plots(tmp_path):
   assert '| fast/seed0 | 72.00% | 71.00% | 72.00% | — |' in text
 
 
+def test_the_report_lists_versions_and_warns_when_runs_differ(tmp_path):
+  root = str(tmp_path)
+  for seed, jax_version in ((0, '0.9.0'), (1, '0.9.1')):
+    _fake_run(root, 'fast', seed, [(10, 0.5)], {})
+    run_dir = os.path.join(root, 'fast', f'seed{seed}')
+    final = workdir_lib.read_final(run_dir)
+    final['provenance'] = {'versions': {'jax': jax_version, 'flax': '0.12.0'},
+                           'commit': 'abcdef1234567890', 'dirty': seed == 1}
+    workdir_lib.write_final(run_dir, final)
+  text = report.write_report(root)
+  assert ('**Warning: the runs of this table ran with different library versions** (2 sets: '
+          'jax 0.9.0, flax 0.12.0; jax 0.9.1, flax 0.12.0)') in text
+  assert 'code: abcdef123456, abcdef123456 with uncommitted changes.' in text
+  os.remove(os.path.join(root, 'fast', 'seed1', workdir_lib.FINAL_FILE))
+  text = report.write_report(root)
+  assert 'Warning: the runs' not in text and '- Libraries: jax 0.9.0, flax 0.12.0; ' in text
+
+
 def _finished(group, seed, test, val):
   return {'name': f'{group}/seed{seed}', 'group': group, 'seed': seed, 'status': 'finished',
           'final': {'test_accuracy': test, 'val_accuracy': val}}

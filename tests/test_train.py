@@ -83,6 +83,7 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path):
   assert len(starts) == 2 and len(provenance.read(straight)) == 1
   assert starts[1]['argv'][-1] == killed and starts[1]['versions']['jax'] == jax.__version__
   assert starts[0]['commit'] == provenance.git_state()['commit']
+  assert runs.final(killed)['provenance'] == starts[1]  # The start that finished it.
   assert runs.records(killed) == runs.records(straight)  # Bitwise, timing aside.
   a, b = runs.final(straight), runs.final(killed)
   assert (a['test_loss'], a['test_accuracy'], a['train_loss']) == (
