@@ -172,9 +172,10 @@ def run_sweep(spec: str, workdir: str, python: str = sys.executable, overrides=N
   results = {}
   for i, run in enumerate(runs):
     name, run_dir = run_name(run), os.path.join(workdir, run_name(run))
-    if workdir_lib.status(run_dir) == 'finished':
-      print(f'[{i + 1}/{len(runs)}] {name}: finished, skipped', flush=True)
-      results[name] = 'finished'
+    state = workdir_lib.status(run_dir)
+    if state in ('finished', 'running'):  # Running: another sweep or launcher has it.
+      print(f'[{i + 1}/{len(runs)}] {name}: {state}, skipped', flush=True)
+      results[name] = state
       continue
     cmd = command(run, workdir, python)
     print(f'[{i + 1}/{len(runs)}] {name}: {shlex.join(cmd)}', flush=True)

@@ -186,6 +186,10 @@ def read_final(workdir):
 
 def write_final(workdir, final: dict) -> None:
   write_atomically(os.path.join(workdir, FINAL_FILE), json.dumps(final, indent=1))
+  try:  # An earlier attempt's FAILED marker (nin.sweep) no longer says anything true.
+    os.remove(os.path.join(workdir, FAILED_FILE))
+  except FileNotFoundError:
+    pass
 
 
 def transform(config, workdir: str, dataset, save: bool = False) -> preprocess.Transform:
@@ -210,11 +214,31 @@ def transform(config, workdir: str, dataset, save: bool = False) -> preprocess.T
 
 
 def status(run_dir: str) -> str:
-  """'finished', 'failed', 'incomplete' (started, not done) or 'missing'."""
+  """'finished', 'running' (a train.py holds its lock), 'failed', 'incomplete' (started,
+  not done) or 'missing'. A FAILED marker left from an earlier attempt does not outlive
+  the run's finishing."""
   if read_final(run_dir) is not None:
     return 'finished'
+  if busy(run_dir):
+    return 'running'
   if os.path.exists(os.path.join(run_dir, FAILED_FILE)):
     return 'failed'
   if os.path.exists(os.path.join(run_dir, CONFIG_FILE)):
     return 'incomplete'
   return 'missing'
+
+
+def busy(run_dir: str) -> bool:
+  """Whether a process holds the run's lock now (a train.py running there, on this host
+  or, on a shared file system that supports flock, another)."""
+  try:
+    fd = os.open(run_dir, os.O_RDONLY)
+  except OSError:
+    return False
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return False
+  except BlockingIOError:
+    return True
+  finally:
+    os.close(fd)  # Closing releases the probe's own lock, if it took one.

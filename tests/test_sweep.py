@@ -167,6 +167,25 @@ def test_a_sweep_killed_alone_leaves_no_run_training(tmp_path):
   assert not os.path.exists(f'{workdir}/nin/seed0/final_metrics.json')
 
 
+def test_a_busy_run_is_skipped_as_running_and_a_stale_failed_marker_goes(tmp_path):
+  from nin import workdir as workdir_lib
+  sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
+  fd = workdir_lib.lock(f'{workdir}/nin/seed0')  # As a train.py started elsewhere would.
+  assert workdir_lib.status(f'{workdir}/nin/seed0') == 'running'
+  p = _sweep(sweep, '--workdir', workdir)
+  os.close(fd)
+  assert '[1/3] nin/seed0: running, skipped' in p.stdout, p.stdout
+  assert not os.path.exists(f'{workdir}/nin/seed0/config.json')  # Not touched.
+  assert not os.path.exists(f'{workdir}/nin/seed0/FAILED')
+  assert 'Sweep: 1 failed, 1 finished, 1 running' in p.stdout
+  # A run that finishes (here, by hand) loses the FAILED marker of an earlier attempt.
+  with open(f'{workdir}/nin/seed0/FAILED', 'w') as f:
+    f.write('exit code 1\n')
+  workdir_lib.write_final(f'{workdir}/nin/seed0', {'step': 2})
+  assert workdir_lib.status(f'{workdir}/nin/seed0') == 'finished'
+  assert not os.path.exists(f'{workdir}/nin/seed0/FAILED')
+
+
 def test_the_effective_size_of_a_linear_nin_is_that_of_its_folded_model():
   import jax
   from configs import nin as nin_config
