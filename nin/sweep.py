@@ -232,27 +232,106 @@ def _repo_root() -> str:
   return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+STATUS_ORDER = ('finished', 'running', 'incomplete', 'failed', 'missing')
+
+
+def status_lines(workdir: str) -> list:
+  """Each run of the sweep in `workdir` (its sweep.json) with its state, then the counts."""
+  manifest = os.path.join(workdir, SWEEP_FILE)
+  if not os.path.exists(manifest):
+    raise ConfigError(f'{workdir} holds no sweep ({SWEEP_FILE} is missing): start one there '
+                      f'first')
+  with open(manifest) as f:
+    names = [r['name'] for r in json.load(f)['runs']]
+  states = {n: workdir_lib.status(os.path.join(workdir, n)) for n in names}
+  label = lambda s: 'pending' if s == 'missing' else s
+  lines = [f'{n}: {label(s)}' for n, s in states.items()]
+  counts = [f'{list(states.values()).count(s)} {label(s)}' for s in STATUS_ORDER
+            if s in states.values()]
+  return lines + ['Sweep: ' + ', '.join(counts)]
+
+
+def launch_submitit(spec: str, workdir: str, overrides, slurm, cluster: str = '') -> int:
+  """Submits the runs not finished or running as one array; waits when they run locally."""
+  from nin import launch
+  runs = load_sweep(spec, overrides)
+  write_manifest(runs, workdir, spec, load_questions(spec, runs))
+  pending = [r for r in runs
+             if workdir_lib.status(os.path.join(workdir, run_name(r))) not in ('finished', 'running')]
+  if not pending:
+    print('Sweep: nothing to submit (every run finished or running)', flush=True)
+    return 0
+  commands = [command(r, os.path.abspath(workdir), sys.executable, _repo_root()) for r in pending]
+  run_dirs = [os.path.join(os.path.abspath(workdir), run_name(r)) for r in pending]
+  jobs, cluster = launch.submit(commands, run_dirs, workdir, _repo_root(), slurm, cluster)
+  for run, job in zip(pending, jobs):
+    print(f'{run_name(run)}: job {job.job_id} ({cluster})', flush=True)
+  if cluster != 'local':  # A cluster's queue: follow it with --status.
+    print(f'Submitted {len(jobs)} runs; python -m nin.sweep --workdir {workdir} --status',
+          flush=True)
+    return 0
+  failed = 0
+  for run, job in zip(pending, jobs):
+    try:
+      job.result()
+    except Exception as e:  # submitit re-raises the task's error, with its log.
+      failed += 1
+      print(f'{run_name(run)}: failed ({str(e).strip().splitlines()[-1][:200]})', flush=True)
+  print('\n'.join(status_lines(workdir)[-1:]), flush=True)
+  return 1 if failed else 0
+
+
 def define_flags():
   flags.DEFINE_string('workdir', None, 'Root folder of the sweep; each run gets a subfolder.')
   flags.DEFINE_bool('dry_run', False, 'Print one train.py command per line and exit.')
+  flags.DEFINE_bool('status', False, 'Print the state of every run of the sweep in --workdir '
+                    '(pending, running, incomplete, failed, finished) and exit.')
   flags.DEFINE_multi_string('override', [], 'KEY=VALUE set in every run\'s config '
                             '(e.g. dataset.manual_dir=/data/cifar); repeatable.')
+  flags.DEFINE_enum('launcher', 'local', ['local', 'submitit'],
+                    'local: one run after another here. submitit: one job array (SLURM where '
+                    'sbatch exists, else submitit\'s local executor; nin/launch.py).')
+  flags.DEFINE_string('slurm_partition', '', 'submitit: the SLURM partition.')
+  flags.DEFINE_integer('slurm_time_min', 240, 'submitit: time limit of a task, in minutes '
+                       '(a task that reaches it saves, is requeued and resumes).')
+  flags.DEFINE_integer('slurm_gpus_per_run', 0, 'submitit: GPUs per run (one process each).')
+  flags.DEFINE_integer('slurm_cpus_per_run', 2, 'submitit: CPUs per run.')
+  flags.DEFINE_integer('slurm_nodes_per_run', 1, 'submitit: nodes per run.')
+  flags.DEFINE_integer('slurm_array_parallelism', 16, 'submitit: runs at once, at most.')
+  flags.DEFINE_multi_string('slurm_extra', [], 'submitit: KEY=VALUE, another sbatch option '
+                            '(e.g. account=myproj, qos=high); repeatable.')
+  flags.DEFINE_enum('submitit_cluster', '', ['', 'slurm', 'local'],
+                    'submitit: force its executor (default: SLURM where sbatch exists).')
   flags.mark_flags_as_required(['workdir'])
 
 
 def main(argv):
   from nin import cli
+  from nin import launch
+  f = flags.FLAGS
+  if f.status and len(argv) == 1:
+    return cli.run(lambda: print('\n'.join(status_lines(f.workdir))))
   if len(argv) != 2:
     raise app.UsageError(
-        'Usage: python -m nin.sweep SWEEP_FILE[:arg] --workdir DIR [--dry_run]', 2)
-  spec, workdir = argv[1], flags.FLAGS.workdir
+        'Usage: python -m nin.sweep SWEEP_FILE[:arg] --workdir DIR [--dry_run | --status]', 2)
+  spec, workdir = argv[1], f.workdir
 
   def sweep():
-    overrides = parse_overrides(flags.FLAGS.override)
-    if flags.FLAGS.dry_run:  # Runs as printed from any folder: absolute paths, this Python.
+    overrides = parse_overrides(f.override)
+    if f.status:
+      print('\n'.join(status_lines(workdir)))
+      return 0
+    if f.dry_run:  # Runs as printed from any folder: absolute paths, this Python.
       for run in load_sweep(spec, overrides):
         print(shlex.join(command(run, os.path.abspath(workdir), sys.executable, _repo_root())))
       return 0
+    if f.launcher == 'submitit':
+      slurm = launch.SlurmSpec(
+          partition=f.slurm_partition, time_min=f.slurm_time_min,
+          gpus_per_run=f.slurm_gpus_per_run, cpus_per_run=f.slurm_cpus_per_run,
+          nodes_per_run=f.slurm_nodes_per_run, array_parallelism=f.slurm_array_parallelism,
+          extra=parse_overrides(f.slurm_extra))
+      return launch_submitit(spec, workdir, overrides, slurm, f.submitit_cluster)
     results = run_sweep(spec, workdir, overrides=overrides)
     counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}
     print('Sweep: ' + ', '.join(f'{n} {s}' for s, n in counts.items()), flush=True)

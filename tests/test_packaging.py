@@ -21,7 +21,7 @@ def _requirements():
   with open(os.path.join(runs.ROOT, 'pyproject.toml'), 'rb') as f:
     project = tomllib.load(f)['project']
   extras = project['optional-dependencies']
-  reqs = project['dependencies'] + extras['test'] + extras['prepare']
+  reqs = project['dependencies'] + extras['test'] + extras['prepare'] + extras['slurm']
   return [r for r in reqs if not r.startswith('nin[')]
 
 
