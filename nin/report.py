@@ -2,14 +2,20 @@ r"""A Markdown report and plots from a sweep's workdirs.
 
   python -m nin.report runs/compare            # writes runs/compare/report.md and *.png
 
+When the sweep file asked questions (`get_questions`, kept in sweep.json),
+the report opens with them: each the difference of two groups' mean accuracy,
+paired by seed, with its 95% interval and a verdict (nin.stats).
+
 One row per group (model family and variant): parameters and multiply-adds
 (from the model itself, via nin.summary), their difference from the first
 group of the same family, the effective parameters of a linear-1x1 NiN once
-its 1x1 layers are folded away, validation and test accuracy as mean +- std
-over the finished seeds, training time and images/s. A second table gives
+its 1x1 layers are folded away, validation and test accuracy as the mean over
+the finished seeds +- the half-width of its 95% interval, training time and
+images/s. Per run: test accuracy with its binomial standard error, and whether
+validation accuracy levelled off. A second table gives
 each group's recipe (BatchNorm, epochs, optimiser, peak learning rate,
 schedule, weight decay, dropout, augmentation); when the rows differ in
-anything but the architecture, the report says so at the top. Runs that are
+anything, dropout included, the report says so at the top. Runs that are
 missing, failed or unfinished are listed as such; a group with no finished
 run shows no accuracy at all. Every number comes from the workdirs' files.
 
@@ -25,7 +31,7 @@ import sys
 
 import numpy as np
 
-from nin import metrics, plots, stats, summary, sweep, workdir
+from nin import metrics, plots, questions, stats, summary, sweep, workdir
 from nin.errors import ConfigError
 
 
@@ -232,58 +238,6 @@ def _fmt_acc(row, key, n):
   return f"{row[key + '_mean']:.2%} ± {row[key + '_ci']:.2%}"
 
 
-def _fmt_diff(d) -> str:
-  if d['low'] is None:
-    return f"{100 * d['mean']:+.2f}"
-  return f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
-
-
-def answer_questions(questions: list, runs: list, rows: list) -> list:
-  """Each question's difference A - B (test and validation accuracy) with its interval and verdict."""
-  by_group = {r['group']: r for r in rows}
-  answers = []
-  for q in questions:
-    out = dict(q)
-    values = {}
-    for side in ('a', 'b'):
-      done = [r for r in runs if r['group'] == q[side] and r['status'] == 'finished']
-      for key in ('test_accuracy', 'val_accuracy'):
-        values[side, key] = {r['seed']: r['final'][key] for r in done}
-    if all(values[side, 'test_accuracy'] for side in ('a', 'b')):
-      for key in ('test_accuracy', 'val_accuracy'):
-        out[key] = stats.difference(values['a', key], values['b', key])
-      out['verdict'] = stats.verdict(out['test_accuracy'], q['a'], q['b'])
-    else:
-      out['verdict'] = 'no finished run on one side'
-    for side in ('a', 'b'):
-      row = by_group.get(q[side], {})
-      out[side + '_size'] = {k: row.get(k) for k in ('params', 'macs')}
-    answers.append(out)
-  return answers
-
-
-def _questions_section(answers: list) -> list:
-  if not answers:
-    return []
-  lines = ['## Questions', '',
-           'Each question compares two groups, A and B, that differ in one thing. The difference '
-           'is mean A minus mean B in accuracy points with its 95% interval, paired by seed '
-           '(Student\'s t over the per-seed differences; Welch\'s interval where the seeds do '
-           'not pair). A verdict names a side only when the test interval excludes zero.', '',
-           '| question | A | B | params A / B | mult-adds A / B | test: A - B [95%] '
-           '| validation: A - B [95%] | seeds | verdict |',
-           '|---|---|---|---:|---:|---:|---:|---:|---|']
-  for q in answers:
-    a, b = q['a_size'], q['b_size']
-    sizes = [f"{_fmt(a[k], ',')} / {_fmt(b[k], ',')}" for k in ('params', 'macs')]
-    test, val = (_fmt_diff(q[k]) if k in q else '—' for k in ('test_accuracy', 'val_accuracy'))
-    n = (f"{q['test_accuracy']['n']}{' paired' if q['test_accuracy']['paired'] else ''}"
-         if 'test_accuracy' in q else '—')
-    lines.append(f"| **{q['id']}** {q['question']} | {q['a']} | {q['b']} | {sizes[0]} "
-                 f"| {sizes[1]} | {test} | {val} | {n} | {q['verdict']} |")
-  return lines + ['']
-
-
 def _runs_section(finished: list) -> list:
   """Per run: accuracies with the binomial standard error of the test figure, and the curve's end."""
   if not finished:
@@ -307,15 +261,6 @@ def _runs_section(finished: list) -> list:
 
 def _fmt(v, spec):
   return '—' if v is None else format(v, spec)
-
-
-def load_questions(root: str) -> list:
-  """The questions the sweep's file asked (sweep.json), if any."""
-  manifest = os.path.join(root, sweep.SWEEP_FILE)
-  if not os.path.exists(manifest):
-    return []
-  with open(manifest) as f:
-    return json.load(f).get('questions', [])
 
 
 def markdown(root: str, runs: list, rows: list, answers=()) -> str:
@@ -346,7 +291,7 @@ def markdown(root: str, runs: list, rows: list, answers=()) -> str:
             '- Model choices use the validation split (held out of the training split); '
             'the test split is evaluated once, at the end of each run.',
             '']
-  lines += _questions_section(answers)
+  lines += questions.section(answers)
   lines += ['## Groups', '',
             '| group | model | params | effective params | mult-adds | params, mult-adds vs '
             'first of family | seeds | validation accuracy | test accuracy | test accuracy, TTA '
@@ -419,7 +364,7 @@ def write_report(root: str) -> str:
     raise FileNotFoundError(f'{root!r} holds no sweep: no {sweep.SWEEP_FILE} and no '
                             f'<group>/seed<k> run folders')
   rows = group_rows(runs)
-  answers = answer_questions(load_questions(root), runs, rows)
+  answers = questions.answer(questions.load(root), runs, rows)
   text = markdown(root, runs, rows, answers)
   plots.plots(root, runs, rows)
   for r in runs:

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from configs import plain as plain_config
-from nin import report
+from nin import questions, report
 from nin import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,10 +86,10 @@ def test_questions_are_answered_with_paired_intervals_and_a_verdict():
   runs = ([_finished('a', s, v, v) for s, v in a.items()] +
           [_finished('b', s, v, v - 0.01) for s, v in b.items()] +
           [_finished('c', s, v, v) for s, v in c.items()] + [_finished('d', 0, 0.5, 0.5)])
-  questions = [{'id': 'Q1', 'question': 'a or b?', 'a': 'a', 'b': 'b'},
-               {'id': 'Q2', 'question': 'a or c?', 'a': 'a', 'b': 'c'},
-               {'id': 'Q3', 'question': 'a or d?', 'a': 'a', 'b': 'd'}]
-  q1, q2, q3 = report.answer_questions(questions, runs, rows=[])
+  asked = [{'id': 'Q1', 'question': 'a or b?', 'a': 'a', 'b': 'b'},
+           {'id': 'Q2', 'question': 'a or c?', 'a': 'a', 'b': 'c'},
+           {'id': 'Q3', 'question': 'a or d?', 'a': 'a', 'b': 'd'}]
+  q1, q2, q3 = questions.answer(asked, runs, rows=[])
   # Paired: mean 4.667 points, half-width 4.303 * 0.5774 / sqrt(3) = 1.434 points.
   assert q1['test_accuracy']['paired'] and q1['test_accuracy']['n'] == 3
   assert q1['test_accuracy']['mean'] == pytest.approx(0.046667, abs=1e-6)
@@ -98,7 +98,7 @@ def test_questions_are_answered_with_paired_intervals_and_a_verdict():
   assert q1['verdict'] == 'a is ahead'
   assert q2['verdict'].startswith('not resolved')  # Mean 0 with a spread of 3.5 points.
   assert q3['verdict'].startswith('no interval')    # One seed of d: nothing to pair.
-  lines = report._questions_section([q1, q2])
+  lines = questions.section([q1, q2])
   assert '| **Q1** a or b? | a | b | — / — | — / — | +4.67 [+3.23, +6.10] | +5.67 [+4.23, +7.10] ' \
          '| 3 paired | a is ahead |' in lines, lines
 
