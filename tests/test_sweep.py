@@ -202,3 +202,25 @@ def test_the_effective_size_of_a_linear_nin_is_that_of_its_folded_model():
   # The quarter-width twin (with BatchNorm): the figure docs/compare_cifar_cpu quotes.
   cpu = report.model_size(nin_config.get_config('linear,cpu'))
   assert (cpu['params'], cpu['effective_params']) == (64_132, 35_084)
+
+
+def test_the_questions_sweep_pairs_groups_matched_as_it_says():
+  """configs/sweeps/questions.py: every question names two of its groups, and the sizes
+  its docstring states hold (the 3x3 net within 5% of NiN's mult-adds at both scales)."""
+  from nin import report, sweep as sweep_lib
+  for variant in ('', 'cpu', 'smoke'):
+    spec = 'configs/sweeps/questions.py' + (f':{variant}' if variant else '')
+    runs_ = sweep_lib.load_sweep(spec)
+    asked = sweep_lib.load_questions(spec, runs_)
+    assert len({r['seed'] for r in runs_}) == (2 if variant == 'smoke' else 5)
+    assert {q['id'] for q in asked} >= {'Q1a', 'Q1b', 'Q3', 'Q5'}
+    if variant in ('', 'cpu'):
+      size = {r['group']: report.model_size(sweep_lib.build_config(r))
+              for r in runs_ if r['seed'] == 0 and r['group'] in ('nin', 'plain_matched')}
+      ratio = size['plain_matched']['macs'] / size['nin']['macs']
+      assert 0.95 <= ratio <= 1.05, (variant, ratio)
+  cpu = {r['group']: sweep_lib.build_config(r) for r in sweep_lib.load_sweep(
+      'configs/sweeps/questions.py:cpu') if r['seed'] == 0}
+  assert report.model_size(cpu['nin'])['params'] == 17_244
+  assert cpu['nin_dropout'].model.dropout_rate == 0.5 and cpu['nin'].model.dropout_rate == 0.0
+  assert all(c.num_epochs == 5.0 and c.bn_stats_batches == 4 for c in cpu.values())
