@@ -125,3 +125,12 @@ def test_committed_reports_re_render_from_their_run_files(folder, tmp_path):
   text = report.write_report(str(dst))
   with open(os.path.join(src, 'report.md')) as f:
     assert text == f.read()
+
+
+def test_the_readme_demo_figures_are_those_of_the_committed_runs():
+  with open(os.path.join(ROOT, 'README.md')) as f:
+    readme = f.read()
+  for family in ('nin', 'plain', 'googlenet'):
+    final = workdir_lib.read_final(os.path.join(ROOT, 'docs', 'digits_demo', f'{family}_digits'))
+    for key in ('val_accuracy', 'test_accuracy'):
+      assert f'{100 * final[key]:.2f}%' in readme, (family, key)
