@@ -355,8 +355,8 @@ def _predictions_section(finished) -> list:
   return lines
 
 
-def write_report(root: str) -> str:
-  """Writes root/report.md and its plots; returns the Markdown."""
+def write_report(root: str, figures: bool = True) -> str:
+  """Writes root/report.md, report.json and (with `figures`) its plots; returns the Markdown."""
   if not os.path.isdir(root):
     raise FileNotFoundError(f'No sweep folder {root!r}')
   runs = collect(root)
@@ -366,10 +366,11 @@ def write_report(root: str) -> str:
   rows = group_rows(runs)
   answers = questions.answer(questions.load(root), runs, rows)
   text = markdown(root, runs, rows, answers)
-  plots.plots(root, runs, rows)
-  for r in runs:
-    if r.get('curve') is not None and r['status'] == 'finished':
-      plots.plot_run(r['dir'], os.path.join(root, plots.curve_file(r)), title=r['name'])
+  if figures:
+    plots.plots(root, runs, rows)
+    for r in runs:
+      if r.get('curve') is not None and r['status'] == 'finished':
+        plots.plot_run(r['dir'], os.path.join(root, plots.curve_file(r)), title=r['name'])
   with open(os.path.join(root, 'report.md'), 'w') as f:
     f.write(text)
   with open(os.path.join(root, 'report.json'), 'w') as f:

@@ -42,7 +42,7 @@ def test_a_sweep_through_submitit_runs_locally_and_status_follows_it(tmp_path):
 
 
 def test_an_interrupted_task_is_requeued_and_resumes_at_its_checkpoint(tmp_path):
-  args = ['--config', f'{runs.ROOT}/configs/nin.py:smoke', '--config.num_train_steps=150',
+  args = ['--config', f'{runs.ROOT}/configs/nin.py:smoke', '--config.num_train_steps=100',
           '--config.eval_every_epochs=0.5']
   straight, requeued = str(tmp_path / 'straight'), str(tmp_path / 'requeued')
   runs.cli('train.py', *args, '--workdir', straight, check=True)
@@ -103,12 +103,12 @@ def test_the_sbatch_script_asks_for_what_the_flags_say(tmp_path):
   env['PATH'] = f'{bin_dir}:{env["PATH"]}'
   p = _sweep(str(tmp_path / 'tiny.py'), '--workdir', str(tmp_path / 'sw'), '--launcher=submitit',
              '--submitit_cluster=slurm', '--slurm_partition=gpu', '--slurm_time_min=90',
-             '--slurm_gpus_per_run=2', '--slurm_cpus_per_run=8', '--slurm_array_parallelism=2',
+             '--slurm_gpus_per_run=2', '--slurm_cpus_per_run=8', '--slurm_array_parallelism=1',
              '--slurm_extra=account=nin', env=env)
   assert p.returncode == 0, p.stderr[-3000:]
   assert 'nin/seed0: job 4242_0 (slurm)' in p.stdout and '--status' in p.stdout
   script = (bin_dir / 'submitted.sh').read_text()
-  for line in ('#SBATCH --array=0-2%2', '#SBATCH --partition=gpu', '#SBATCH --time=90',
+  for line in ('#SBATCH --array=0-1%1', '#SBATCH --partition=gpu', '#SBATCH --time=90',
                '#SBATCH --gpus-per-node=2', '#SBATCH --ntasks-per-node=2',
                '#SBATCH --cpus-per-task=4', '#SBATCH --account=nin', '#SBATCH --nodes=1'):
     assert line in script, (line, script)
