@@ -12,7 +12,7 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
   python -m nin.report runs/questions_cpu
 
   # A few steps of each run on synthetic data (tests):
-  python -m nin.sweep configs/sweeps/questions.py:smoke --workdir /tmp/questions_smoke
+  python -m nin.sweep configs/sweeps/questions.py:smoke --workdir runs/questions_smoke
 
 Every group trains under the fast protocol (configs/common.py: fast), which has no
 dropout anywhere: regularisation is the protocol's, the same for every family, and
