@@ -72,9 +72,7 @@ class RunTask(_Checkpointable):
     code = self._wait()
     self._copier.join()
     if code != 0:  # Marked where nin.sweep --status looks, as the local launcher does.
-      os.makedirs(run_dir, exist_ok=True)
-      with open(os.path.join(run_dir, workdir_lib.FAILED_FILE), 'w') as f:
-        f.write(f'exit code {code}\n{"".join(tail)}')
+      workdir_lib.mark_failed(run_dir, code, ''.join(tail))
       raise RuntimeError(f'{run_dir}: train.py exited with {code}: '
                          f'{tail[-1].strip() if tail else ""}')
     return code

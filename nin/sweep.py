@@ -190,9 +190,7 @@ def run_sweep(spec: str, workdir: str, python: str = sys.executable, overrides=N
                         f'{name}, which saved a checkpoint; run the same command again to '
                         f'resume it and the runs after it')
     if code != 0:
-      os.makedirs(run_dir, exist_ok=True)
-      with open(os.path.join(run_dir, workdir_lib.FAILED_FILE), 'w') as f:
-        f.write(f'exit code {code}\n{stderr[-2000:]}')
+      workdir_lib.mark_failed(run_dir, code, stderr)
     results[name] = workdir_lib.status(run_dir)
   return results
 

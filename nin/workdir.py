@@ -184,6 +184,13 @@ def read_final(workdir):
   return final if isinstance(final, dict) and 'step' in final else None
 
 
+def mark_failed(run_dir: str, code: int, stderr: str) -> None:
+  """The FAILED marker a launcher leaves when a run's train.py exits with an error."""
+  os.makedirs(run_dir, exist_ok=True)
+  with open(os.path.join(run_dir, FAILED_FILE), 'w') as f:
+    f.write(f'exit code {code}\n{stderr[-2000:]}')
+
+
 def write_final(workdir, final: dict) -> None:
   write_atomically(os.path.join(workdir, FINAL_FILE), json.dumps(final, indent=1))
   try:  # An earlier attempt's FAILED marker (nin.sweep) no longer says anything true.
