@@ -106,9 +106,9 @@ class Airbench(nn.Module):
                     dtype=self.dtype, name=f'group{g}_conv{j}')(x)
         if j == 1:
           x = pooling.max_pool_blocks(x, 2)
-        x = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
-                         epsilon=1e-12, use_scale=False, dtype=self.dtype,
-                         name=f'group{g}_bn{j}')(x)
+        x = layers.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                             epsilon=1e-12, use_scale=False, dtype=self.dtype,
+                             name=f'group{g}_bn{j}')(x)
         x = gelu(x)
     x = pooling.max_pool_blocks(x, x.shape[1])  # The last 3x3 map to one pixel.
     x = x.reshape(x.shape[0], -1)

@@ -140,3 +140,36 @@ def test_1x1_plus_relu_mixes_channels_where_relu_alone_cannot():
   # And it can still be the identity when that is what training wants.
   eye = {'params': {'kernel': jnp.eye(6), 'bias': jnp.zeros(6)}}
   chex.assert_trees_all_close(jax.nn.relu(layer.apply(eye, x)), x)
+
+
+@pytest.mark.parametrize('relu', [False, True])
+@pytest.mark.parametrize('use_scale', [True, False])
+def test_batch_norm_matches_flax_in_values_statistics_and_gradients(relu, use_scale):
+  """The hand-written BatchNorm gradient is the derivative of flax's BatchNorm (+ ReLU)."""
+  x = jax.random.normal(jax.random.key(0), (4, 5, 5, 6)) * 3.0 + 1.0
+  ours = layers.BatchNorm(momentum=0.7, use_scale=use_scale, relu=relu, epsilon=1e-3)
+  ref = nn.BatchNorm(False, momentum=0.7, use_scale=use_scale, epsilon=1e-3)
+  variables = ours.init(jax.random.key(1), x)
+  chex.assert_trees_all_equal_structs(variables, ref.init(jax.random.key(1), x))
+  params = jax.tree.map(lambda p: p + jax.random.uniform(jax.random.key(2), p.shape),
+                        variables['params'])
+  weights = jax.random.normal(jax.random.key(3), x.shape)
+
+  def loss(module, post, params, x):
+    y, upd = module.apply({'params': params, 'batch_stats': variables['batch_stats']}, x,
+                          mutable=['batch_stats'])
+    return jnp.sum(post(y) * weights), upd
+
+  post = nn.relu if relu else (lambda y: y)
+  (l1, s1), g1 = jax.value_and_grad(lambda p, x: loss(ours, lambda y: y, p, x), (0, 1),
+                                    has_aux=True)(params, x)
+  (l2, s2), g2 = jax.value_and_grad(lambda p, x: loss(
+      ref, post, p, x), (0, 1), has_aux=True)(params, x)
+  np.testing.assert_allclose(l1, l2, rtol=1e-5)
+  chex.assert_trees_all_close(s1, s2, rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(g1, g2, rtol=1e-4, atol=1e-5)
+  # Evaluation mode uses the running averages, as flax's does.
+  stats = {'params': params, 'batch_stats': s1['batch_stats']}
+  chex.assert_trees_all_close(ours.clone(use_running_average=True).apply(stats, x),
+                              post(ref.clone(use_running_average=True).apply(stats, x)),
+                              rtol=1e-5, atol=1e-5)
