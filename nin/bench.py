@@ -31,19 +31,21 @@ from nin.registry import build_model
 FAMILIES = ('nin', 'googlenet', 'plain', 'airbench')
 
 
-# The architectures timed: NiN and the 3x3 baseline as in their papers (no BatchNorm),
-# the CIFAR GoogLeNet with its BatchNorm, airbench94's net with its whole step
+# What is timed, per family: the config users train by default (BatchNorm after
+# every conv, dropout: `default`) and the paper's net without BatchNorm (`paper`);
+# the CIFAR GoogLeNet with its BatchNorm; airbench94's net with its whole step
 # (lookahead included).
-_VARIANTS = {'nin': 'paper', 'googlenet': None, 'plain': 'paper', 'airbench': 'airbench'}
+_VARIANTS = {'nin': ('default', 'paper'), 'googlenet': ('default',),
+             'plain': ('default', 'paper'), 'airbench': ('airbench',)}
 # --quick (CI) times GoogLeNet narrowed to blocks 3a and 3b: on a CPU, compiling and
 # timing the whole network's training step took about half of the quick run.
-_QUICK_VARIANTS = {**_VARIANTS, 'googlenet': 'smoke', 'airbench': 'airbench,smoke'}
+_QUICK_VARIANTS = {**_VARIANTS, 'googlenet': ('smoke',), 'airbench': ('airbench,smoke',)}
 
 
-def _config(family, quick=False):
+def _config(family, variant):
   from configs import googlenet, nin, plain  # Configs are data: read here, not at import.
   module = {'nin': nin, 'googlenet': googlenet, 'plain': plain, 'airbench': plain}[family]
-  return module.get_config((_QUICK_VARIANTS if quick else _VARIANTS)[family])
+  return module.get_config(None if variant == 'default' else variant)
 
 
 def _timed(fn, repeats):
@@ -56,10 +58,15 @@ def _timed(fn, repeats):
 
 
 def matmul_peak_fn(dtype='float32', n=2048):
-  """A compiled n x n x n matmul and its FLOPs: the practical peak of this device."""
+  """A compiled n x n x n matmul and its FLOPs: the practical peak of this device.
+
+  It accumulates in float32 whatever the inputs, as the models' bfloat16 layers
+  do (nin/layers.py), so that a bfloat16 step's share of the peak compares it
+  with the path its own dots take.
+  """
   a = jax.random.normal(jax.random.key(0), (n, n), dtype)
   b = jax.random.normal(jax.random.key(1), (n, n), dtype)
-  f = jax.jit(jnp.dot)
+  f = jax.jit(lambda a, b: jnp.dot(a, b, preferred_element_type=jnp.float32))
   jax.block_until_ready(f(a, b))
   return (lambda: f(a, b)), 2 * n ** 3
 
@@ -76,9 +83,11 @@ def _spread(times):
           'min': min(times), 'max': max(times)}
 
 
-def prepare_train_step(family, impl, dtype, batch_size, mesh, quick=False) -> dict:
+def prepare_train_step(family, impl, dtype, batch_size, mesh, quick=False,
+                       variant=None) -> dict:
   """Compiles one model's training step on synthetic device data; returns what timing needs."""
-  config = _config(family, quick)
+  variant = variant or (_QUICK_VARIANTS if quick else _VARIANTS)[family][0]
+  config = _config(family, variant)
   config.model.impl = impl
   config.dtype = dtype
   config.batch_size = batch_size
@@ -98,7 +107,8 @@ def prepare_train_step(family, impl, dtype, batch_size, mesh, quick=False) -> di
   macs = summary.totals(summary.summarize(build_model(config.model), shape))['macs']
   forward = jax.jit(lambda s, x: s.apply_fn(steps.variables_of(s), x, train=False))
   forward_flops = _flops(forward.lower(state, images).compile())
-  return {'meta': {'model': family, 'impl': impl, 'dtype': dtype, 'batch_size': batch_size,
+  return {'meta': {'model': family, 'variant': variant, 'impl': impl, 'dtype': dtype,
+                   'batch_size': batch_size,
                    'compile_sec': compile_sec, 'flops_per_step': _flops(compiled),
                    'forward_flops': forward_flops, 'model_macs_per_image': macs},
           'step': compiled, 'args': [state, images, labels], 'times': [], 'faults': 0}
@@ -163,10 +173,13 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False)
   peak_times = {dt: _timed(fn, 5) for dt, (fn, _) in peak_fns.items()}
   results = []
   for family in models:
-    # plain and airbench have no 1x1 layer; in quick mode GoogLeNet (slow on a CPU) runs one impl.
+    # plain and airbench have no 1x1 layer; in quick mode GoogLeNet (slow on a CPU) runs
+    # one impl; a family's default config is timed with the first impl only.
     family_impls = impls if family == 'nin' or (family == 'googlenet' and not quick) else impls[:1]
-    prepared = [prepare_train_step(family, impl, dtype, batch_size, mesh, quick)
-                for dtype in dtypes for impl in family_impls]
+    variants = (_QUICK_VARIANTS if quick else _VARIANTS)[family]
+    prepared = [prepare_train_step(family, impl, dtype, batch_size, mesh, quick, variant)
+                for dtype in dtypes for variant in variants
+                for impl in (family_impls if variant == variants[-1] else impls[:1])]
     for p in prepared:
       for _ in range(warmup):
         time_step(p)
@@ -179,7 +192,8 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False)
     for p in prepared:
       r = step_figures(p)
       results.append(r)
-      print(f"  {family:<10} {r['impl']:<7} {r['dtype']:<9} {r['images_per_sec']:8.1f} img/s "
+      print(f"  {family:<10} {r['variant']:<15} {r['impl']:<7} {r['dtype']:<9} "
+            f"{r['images_per_sec']:8.1f} img/s "
             f"{r['achieved_flops_per_sec'] / 1e9:6.1f} GFLOP/s", file=sys.stderr, flush=True)
     del prepared
   peaks = {dt: peak_fns[dt][1] / statistics.median(t) for dt, t in peak_times.items()}
@@ -205,12 +219,13 @@ def markdown(res) -> str:
               else '.'),
            'Matmul peak: ' + ', '.join(f'{k} {v / 1e9:.0f} GFLOP/s'
                                        for k, v in res['matmul_peak_flops_per_sec'].items()), '',
-           '| model | 1x1 impl | dtype | compile (s) | step (ms, median ± IQR) | img/s '
+           '| model | variant | 1x1 impl | dtype | compile (s) | step (ms, median ± IQR) | img/s '
            '| GFLOP/step | GFLOP/s | of peak |',
-           '|---|---|---|---:|---:|---:|---:|---:|---:|']
+           '|---|---|---|---|---:|---:|---:|---:|---:|---:|']
   for r in res['train_step']:
     s = r['step_sec']
-    lines.append(f"| {r['model']} | {r['impl']} | {r['dtype']} | {r['compile_sec']:.1f} "
+    lines.append(f"| {r['model']} | {r['variant']} | {r['impl']} | {r['dtype']} "
+                 f"| {r['compile_sec']:.1f} "
                  f"| {s['median'] * 1e3:.1f} ± {s['iqr'] * 1e3:.1f} | {r['images_per_sec']:.1f} "
                  f"| {r['flops_per_step'] / 1e9:.2f} | {r['achieved_flops_per_sec'] / 1e9:.1f} "
                  f"| {r['fraction_of_peak']:.1%} |")

@@ -32,6 +32,9 @@ def test_quick_benchmark(tmp_path):
   steps = res['train_step']
   assert {r['model'] for r in steps} == {'nin', 'googlenet', 'plain', 'airbench'}
   assert {r['impl'] for r in steps if r['model'] == 'nin'} == {'dense', 'conv', 'einsum'}
+  # What users train (BatchNorm) beside the paper's nets.
+  assert {(r['model'], r['variant']) for r in steps} >= {('nin', 'default'), ('nin', 'paper'),
+                                                        ('plain', 'default'), ('plain', 'paper')}
   for r in steps:
     assert r['flops_per_step'] > 0 and 0 < r['fraction_of_peak'] < 1.5
     if r['model'] == 'airbench':
@@ -46,5 +49,5 @@ def test_quick_benchmark(tmp_path):
   assert set(res['input']['ratio_to_training']) == {'nin', 'googlenet', 'plain', 'airbench'}
   # The CLI restarted itself with the project's malloc settings (unless the caller set its own).
   assert res['environment']['glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', malloc.TUNABLES)
-  assert '| nin | dense | float32 |' in p.stdout and 'Input side:' in p.stdout
+  assert '| nin | default | dense | float32 |' in p.stdout and 'Input side:' in p.stdout
   assert res['settings']['quick'] is True and 'GoogLeNet narrowed' in p.stdout
