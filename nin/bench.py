@@ -153,6 +153,21 @@ def bench_input(batch_size, steps, mesh, num_train=10_000) -> dict:
           'images_per_sec': batch_size / spread['median']}
 
 
+def _cpu() -> str:
+  """The processor's model and its matrix/low-precision features (Linux), or ''."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      info = f.read()
+  except OSError:
+    return ''
+  model = next((line.split(':', 1)[1].strip() for line in info.splitlines()
+                if line.startswith('model name')), '')
+  flags = next((line.split(':', 1)[1].split() for line in info.splitlines()
+                if line.startswith('flags')), [])
+  wanted = [f for f in flags if f.startswith(('amx', 'avx512_bf16', 'avx512_fp16', 'avx512f'))]
+  return ' '.join([model, *sorted(wanted)]).strip()
+
+
 def environment() -> dict:
   import flax
   import optax
@@ -161,7 +176,8 @@ def environment() -> dict:
           'device_count': jax.device_count(), 'python': platform.python_version(),
           'jax': jax.__version__, 'jaxlib': jax.lib.__version__ if hasattr(jax.lib, '__version__')
           else jax.__version__, 'flax': flax.__version__, 'optax': optax.__version__,
-          'machine': platform.machine(), 'xla_flags': os.environ.get('XLA_FLAGS', ''),
+          'machine': platform.machine(), 'cpu': _cpu(),
+          'xla_flags': os.environ.get('XLA_FLAGS', ''),
           'glibc_tunables': os.environ.get('GLIBC_TUNABLES', '')}
 
 

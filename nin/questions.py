@@ -5,8 +5,6 @@ differ in one thing (nin.sweep keeps them in sweep.json). Each is answered from
 the finished runs: mean A minus mean B in accuracy, paired by seed (nin.stats),
 and a verdict that names a side only when the interval excludes zero.
 """
-import json
-import os
 
 from nin import stats, sweep
 
@@ -17,11 +15,8 @@ def _fmt(v, spec):
 
 def load(root: str) -> list:
   """The questions the sweep's file asked (sweep.json), if any."""
-  manifest = os.path.join(root, sweep.SWEEP_FILE)
-  if not os.path.exists(manifest):
-    return []
-  with open(manifest) as f:
-    return json.load(f).get('questions', [])
+  manifest = sweep.read_manifest(root)
+  return [] if manifest is None else manifest.get('questions', [])
 
 
 def answer(questions: list, runs: list, rows: list) -> list:

@@ -37,10 +37,9 @@ from nin.errors import ConfigError
 
 def collect(root: str) -> list:
   """One dict per run: its name, group, seed, status and what its files hold."""
-  manifest = os.path.join(root, sweep.SWEEP_FILE)
-  if os.path.exists(manifest):
-    with open(manifest) as f:
-      expected = json.load(f)['runs']
+  manifest = sweep.read_manifest(root)
+  if manifest is not None:
+    expected = manifest['runs']
   else:  # No manifest: every <group>/seed<k> folder holding a config.
     expected = []
     for group in sorted(os.listdir(root)):

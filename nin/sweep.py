@@ -39,13 +39,16 @@ from nin.errors import ConfigError, Interrupted
 SWEEP_FILE = 'sweep.json'
 
 
-def parse_overrides(pairs) -> dict:
-  """['a.b=1', 'c=/x'] -> {'a.b': 1, 'c': '/x'}: Python literals where they parse, else strings."""
+def parse_overrides(pairs, flag: str = 'override', example: str = 'dataset.data_dir=/data') -> dict:
+  """['a.b=1', 'c=/x'] -> {'a.b': 1, 'c': '/x'}: Python literals where they parse, else strings.
+
+  `flag` and `example` name the command-line flag the pairs came from in errors.
+  """
   out = {}
   for pair in pairs:
     key, sep, text = pair.partition('=')
     if not sep or not key:
-      raise ConfigError(f'--override {pair!r} is not KEY=VALUE (e.g. dataset.data_dir=/data)')
+      raise ConfigError(f'--{flag} {pair!r} is not KEY=VALUE (e.g. {example})')
     try:
       out[key] = ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -158,6 +161,16 @@ def command(run, workdir: str, python: str = 'python', root: str = '') -> list:
   return args
 
 
+def read_manifest(workdir: str):
+  """The sweep.json that `write_manifest` left in `workdir` ({'sweep', 'questions', 'runs'}),
+  or None when there is none."""
+  path = os.path.join(workdir, SWEEP_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
 def write_manifest(runs, workdir: str, spec: str, questions=()) -> None:
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, SWEEP_FILE), 'w') as f:
@@ -235,12 +248,11 @@ STATUS_ORDER = ('finished', 'running', 'incomplete', 'failed', 'missing')
 
 def status_lines(workdir: str) -> list:
   """Each run of the sweep in `workdir` (its sweep.json) with its state, then the counts."""
-  manifest = os.path.join(workdir, SWEEP_FILE)
-  if not os.path.exists(manifest):
+  manifest = read_manifest(workdir)
+  if manifest is None:
     raise ConfigError(f'{workdir} holds no sweep ({SWEEP_FILE} is missing): start one there '
                       f'first')
-  with open(manifest) as f:
-    names = [r['name'] for r in json.load(f)['runs']]
+  names = [r['name'] for r in manifest['runs']]
   states = {n: workdir_lib.status(os.path.join(workdir, n)) for n in names}
   label = lambda s: 'pending' if s == 'missing' else s
   lines = [f'{n}: {label(s)}' for n, s in states.items()]
@@ -328,7 +340,7 @@ def main(argv):
           partition=f.slurm_partition, time_min=f.slurm_time_min,
           gpus_per_run=f.slurm_gpus_per_run, cpus_per_run=f.slurm_cpus_per_run,
           nodes_per_run=f.slurm_nodes_per_run, array_parallelism=f.slurm_array_parallelism,
-          extra=parse_overrides(f.slurm_extra))
+          extra=parse_overrides(f.slurm_extra, 'slurm_extra', 'account=myproject'))
       return launch_submitit(spec, workdir, overrides, slurm, f.submitit_cluster)
     results = run_sweep(spec, workdir, overrides=overrides)
     counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}

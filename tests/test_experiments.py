@@ -35,3 +35,21 @@ def test_the_nin_paper_ablations_train(tmp_path, group):
   final = train.train_and_evaluate(config, str(tmp_path), handle_signals=False)
   assert final['step'] == 3 and math.isfinite(final['test_loss'])
   assert final['validation_examples'] == 56
+
+
+@pytest.mark.parametrize('variant', ['', 'cpu', 'smoke'])
+def test_the_precision_sweep_pairs_runs_that_differ_only_in_dtype(variant):
+  path = os.path.join(ROOT, 'configs/sweeps/precision.py')
+  runs = sweep.load_sweep(f'{path}:{variant}' if variant else path)
+  configs = {(r['group'], r['seed']): sweep.build_config(r) for r in runs}
+  for config in configs.values():
+    validate(config)
+  for (group, seed), config in configs.items():
+    if group == 'nin_bfloat16':
+      twin = configs[('nin_float32', seed)]
+      assert config.dtype == 'bfloat16' and twin.dtype == 'float32'
+      twin.dtype = 'bfloat16'
+      assert config.to_dict() == twin.to_dict()
+  spec = f'{path}:{variant}' if variant else path
+  assert [(q['a'], q['b']) for q in sweep.load_questions(spec, runs)] == [
+      ('nin_bfloat16', 'nin_float32')]

@@ -224,3 +224,15 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   assert report.model_size(cpu['nin'])['params'] == 17_244
   assert cpu['nin_dropout'].model.dropout_rate == 0.5 and cpu['nin'].model.dropout_rate == 0.0
   assert all(c.num_epochs == 5.0 and c.bn_stats_batches == 4 for c in cpu.values())
+
+
+def test_key_value_flags_parse_literals_and_name_themselves_in_errors():
+  import pytest
+  from nin import sweep as sweep_lib
+  from nin.errors import ConfigError
+  assert sweep_lib.parse_overrides(['a.b=1', 'c=/x', 'd=(1, 2)']) == {
+      'a.b': 1, 'c': '/x', 'd': (1, 2)}
+  with pytest.raises(ConfigError, match=r"--override 'a\.b' is not KEY=VALUE"):
+    sweep_lib.parse_overrides(['a.b'])
+  with pytest.raises(ConfigError, match=r"--slurm_extra 'account' is not KEY=VALUE \(e\.g\. acc"):
+    sweep_lib.parse_overrides(['account'], 'slurm_extra', 'account=myproject')
