@@ -19,6 +19,7 @@ import platform
 import resource
 import statistics
 import sys
+import tempfile
 import time
 
 import jax
@@ -141,6 +142,28 @@ def step_figures(p) -> dict:
   return r
 
 
+def loop_throughput(family, variant, dtype, batch_size, steps, workdir, log_every=5) -> dict:
+  """The training loop's own speed: `nin.train` runs `steps` steps of the config on
+  synthetic data in `workdir` (evaluating and saving only at the end); its img/s is
+  the median of its train records (which leave out compilation, evaluation and
+  saving), so that what the loop adds to the step (input, logging) shows."""
+  from nin import metrics, train
+  config = _config(family, variant)
+  config.dtype, config.batch_size = dtype, batch_size
+  config.dataset.name = 'synthetic'
+  config.dataset.validation_examples = batch_size
+  config.dataset.synthetic_train = batch_size * (steps + 1)
+  config.dataset.synthetic_test = batch_size
+  config.num_train_steps, config.log_every_steps = steps, log_every
+  config.eval_every_epochs = float(steps)  # Only at the end.
+  config.eval_batch_size = batch_size
+  train.train_and_evaluate(config, workdir, overwrite=True, handle_signals=False)
+  rates = [r['images_per_sec'] for r in metrics.read_metrics(workdir, 'train')
+           if r.get('images_per_sec')]
+  return {'model': family, 'variant': variant, 'dtype': dtype, 'steps': steps,
+          'images_per_sec': statistics.median(rates), 'records': len(rates)}
+
+
 def bench_input(batch_size, steps, mesh, num_train=10_000) -> dict:
   ds = data.synthetic(num_train, 100, 32)
   pipe = pipeline.Pipeline(ds, mesh, batch_size, 100, seed=0)
@@ -181,7 +204,8 @@ def environment() -> dict:
           'glibc_tunables': os.environ.get('GLIBC_TUNABLES', '')}
 
 
-def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False) -> dict:
+def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False,
+        loop_steps=0) -> dict:
   """Times every configuration of a model round-robin, one step each per round, with a
   peak matmul sample in every round too: drifting load then shifts all of them alike."""
   mesh = distributed.make_mesh()
@@ -215,6 +239,20 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False)
   peaks = {dt: peak_fns[dt][1] / statistics.median(t) for dt, t in peak_times.items()}
   for r in results:  # Against the peak over the whole run, as the table states it.
     r['fraction_of_peak'] = r['achieved_flops_per_sec'] / peaks[r['dtype']]
+  loops = []
+  # The config users train (each family's first variant, first impl); --quick: NiN's only.
+  for family in (models[:1] if quick else models) if loop_steps else ():
+    for dtype in dtypes:
+      variant = (_QUICK_VARIANTS if quick else _VARIANTS)[family][0]
+      with tempfile.TemporaryDirectory() as workdir:
+        loop = loop_throughput(family, variant, dtype, batch_size, loop_steps, workdir)
+      step = next(r for r in results if (r['model'], r['variant'], r['dtype'])
+                  == (family, loop['variant'], dtype))
+      loop['ratio_to_step'] = loop['images_per_sec'] / step['images_per_sec']
+      loops.append(loop)
+      print(f"  {family:<10} {loop['variant']:<15} loop    {dtype:<9} "
+            f"{loop['images_per_sec']:8.1f} img/s ({loop['ratio_to_step']:.2f}x the step)",
+            file=sys.stderr, flush=True)
   inp = bench_input(batch_size, max(steps, 10), mesh)
   fastest = {}
   for r in results:
@@ -223,7 +261,7 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False)
   return {'environment': environment(), 'matmul_peak_flops_per_sec': peaks,
           'settings': {'batch_size': batch_size, 'steps': steps, 'warmup': warmup,
                        'matmul_n': matmul_n, 'quick': quick},
-          'train_step': results, 'input': inp}
+          'train_step': results, 'loop': loops, 'input': inp}
 
 
 def markdown(res) -> str:
@@ -245,6 +283,11 @@ def markdown(res) -> str:
                  f"| {s['median'] * 1e3:.1f} ± {s['iqr'] * 1e3:.1f} | {r['images_per_sec']:.1f} "
                  f"| {r['flops_per_step'] / 1e9:.2f} | {r['achieved_flops_per_sec'] / 1e9:.1f} "
                  f"| {r['fraction_of_peak']:.1%} |")
+  if res.get('loop'):
+    lines += ['', '| model | variant | dtype | training loop img/s | loop / step |',
+              '|---|---|---|---:|---:|']
+    lines += [f"| {l['model']} | {l['variant']} | {l['dtype']} | {l['images_per_sec']:.1f} "
+              f"| {l['ratio_to_step']:.2f} |" for l in res['loop']]
   inp = res['input']
   ratios = ', '.join(f'{m} {v:.0f}x' for m, v in inp['ratio_to_training'].items())
   lines += ['', f"Input side: {inp['images_per_sec']:.0f} img/s "
@@ -263,6 +306,9 @@ def check_flags(f) -> None:
     if bad or not values:
       raise ConfigError(f'--{name}={",".join(values)}: unknown {", ".join(bad) or "(empty)"}; '
                         f'valid: {", ".join(valid)}')
+  if f.loop_steps and f.loop_steps < 11:
+    raise ConfigError(f'--loop_steps={f.loop_steps}: use 0 (off) or at least 11 (two records '
+                      f'of 5 steps after the first)')
   for name in ('batch_size', 'steps', 'matmul_n'):
     if getattr(f, name) <= 0:
       raise ConfigError(f'--{name}={getattr(f, name)} must be positive')
@@ -284,6 +330,9 @@ def define_flags():
   flags.DEFINE_integer('matmul_n', 2048, 'Size of the peak-measuring matmul.')
   flags.DEFINE_bool('quick', False, 'Batch 8, 2 steps, a 1024 matmul, a narrow GoogLeNet: for CI.')
   flags.DEFINE_string('out', '', 'Write the results as JSON here.')
+  flags.DEFINE_integer('loop_steps', 0, 'Also run the training loop (nin.train) this many steps '
+                       'on each family\'s default config and compare its img/s with the step\'s '
+                       '(0: off).')
 
 
 def main(argv):
@@ -297,9 +346,10 @@ def main(argv):
 def _main(f):
   check_flags(f)
   if f.quick:
-    res = run(f.models, f.impls, f.dtypes, 8, 2, 1, 1024, quick=True)
+    res = run(f.models, f.impls, f.dtypes, 8, 2, 1, 1024, quick=True, loop_steps=11)
   else:
-    res = run(f.models, f.impls, f.dtypes, f.batch_size, f.steps, f.warmup, f.matmul_n)
+    res = run(f.models, f.impls, f.dtypes, f.batch_size, f.steps, f.warmup, f.matmul_n,
+              loop_steps=f.loop_steps)
   print(markdown(res))
   if f.out:
     with open(f.out, 'w') as fh:

@@ -44,10 +44,16 @@ def test_quick_benchmark(tmp_path):
       continue
     # XLA's forward FLOPs: 2 x the summary's multiply-adds (less the zero-padding taps).
     assert abs(r['forward_flops_over_2_macs'] - 1) < 0.10, r
-    # A training step: forward + gradients for activations and weights, about 3 forwards.
-    assert abs(r['step_flops_over_forward'] / 3 - 1) < 0.10, r
+    # A training step: forward + gradients for activations and weights, about 3 forwards
+    # (the quick GoogLeNet is narrow enough that its BatchNorm gradients, which recompute
+    # the normalised input, add a few percent more).
+    assert abs(r['step_flops_over_forward'] / 3 - 1) < (0.15 if r['model'] == 'googlenet' else 0.10), r
   assert set(res['input']['ratio_to_training']) == {'nin', 'googlenet', 'plain', 'airbench'}
   # The CLI restarted itself with the project's malloc settings (unless the caller set its own).
   assert res['environment']['glibc_tunables'] == os.environ.get('GLIBC_TUNABLES', malloc.TUNABLES)
   assert '| nin | default | dense | float32 |' in p.stdout and 'Input side:' in p.stdout
   assert res['settings']['quick'] is True and 'GoogLeNet narrowed' in p.stdout
+  # The training loop itself, beside the step it runs (its ratio: what the loop adds).
+  [loop] = res['loop']
+  assert (loop['model'], loop['variant']) == ('nin', 'default') and loop['records'] >= 2
+  assert 0 < loop['ratio_to_step'] < 3 and '| training loop img/s |' in p.stdout

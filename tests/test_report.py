@@ -11,7 +11,8 @@ from nin import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Committed reports that ship their runs' small files (config, metrics, final summary).
-COMMITTED = ('docs/time_to_accuracy', 'docs/compare_cifar_cpu/questions')
+COMMITTED = ('docs/time_to_accuracy', 'docs/compare_cifar_cpu/questions',
+             'docs/precision_cifar_cpu/precision')
 
 
 def _fake_run(root, group, seed, evals, reached):
