@@ -52,7 +52,7 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
   # The checkpoint overwrites every array, so no data-fitted parameter needs the data here.
   init = functools.partial(steps.initial_state_fn(config, model, tx, (size, size, 3), mesh,
                                                   fit_data=False), config.seed, None)
-  validating = config.dataset.get('validation_examples', 0) > 0
+  validating = config.dataset.validation_examples > 0
   if which == 'best' and not validating:
     raise ConfigError(f'{workdir} was trained without a validation split '
                       f'(dataset.validation_examples=0), so it has no best checkpoint; '
@@ -113,7 +113,7 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
   distributed.initialize()
   mesh = distributed.make_mesh()
   run = load_run(workdir, which, mesh)
-  if split == 'validation' and not run.config.dataset.get('validation_examples', 0):
+  if split == 'validation' and not run.config.dataset.validation_examples:
     raise ConfigError(f'{workdir} was trained without a validation split '
                       f'(dataset.validation_examples=0)')
   cfg = run.config.dataset

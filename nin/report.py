@@ -126,9 +126,9 @@ def recipe(config) -> dict:
           'weight averaging': (f'lookahead every {o.lookahead_every}' if o.lookahead_every
                                else 'none'),
           'dropout': dropout, 'augmentation': augmentation, 'TTA': str(config.tta),
-          'preprocessing': d.get('preprocess', 'standardize'),
-          'training images': f'{d.num_train:,}' if d.get('num_train', 0) > 0 else 'all',
-          'validation': str(d.get('validation_examples', 0))}
+          'preprocessing': d.preprocess,
+          'training images': f'{d.num_train:,}' if d.num_train > 0 else 'all',
+          'validation': str(d.validation_examples)}
 
 
 def _relative(value, reference) -> str:

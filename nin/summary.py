@@ -112,7 +112,7 @@ def format_table(rows: list[Row]) -> str:
 
 
 def input_shape_for(config) -> tuple:
-  size = config.dataset.get('image_size', 32)
+  size = config.dataset.image_size
   return (size, size, 3)
 
 

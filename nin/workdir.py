@@ -206,13 +206,13 @@ def transform(config, workdir: str, dataset, save: bool = False) -> preprocess.T
   train.py), so that a resumed run, eval.py and notebooks apply exactly it.
   """
   path = os.path.join(workdir, PREPROCESS_FILE)
-  kind = config.dataset.get('preprocess', 'standardize')  # Runs older than the field.
+  kind = config.dataset.preprocess  # Older runs' configs are upgraded on load (`upgrade`).
   if os.path.exists(path):
     saved = preprocess.Transform.load(path)
     if saved.kind == kind:
       return saved
   fitted = preprocess.fit(kind, dataset.train_images,
-                          config.dataset.get('zca_epsilon', preprocess.ZCA_EPSILON))
+                          config.dataset.zca_epsilon)
   if save:
     tmp = path + '.tmp'
     fitted.save(tmp)
