@@ -42,10 +42,8 @@ class Dataset:
   test_labels: np.ndarray
   num_classes: int
   class_names: list
-  num_test_examples: int = 0  # Set by `load`.
   val_images: Optional[np.ndarray] = None  # Held out of the training split; None: no validation.
   val_labels: Optional[np.ndarray] = None
-  num_val_examples: int = 0   # Set by `load`.
 
   @property
   def image_shape(self):
@@ -112,8 +110,6 @@ def load(config) -> Dataset:
     hold_out(ds, n_val)
   if config.num_train > 0:
     ds.train_images, ds.train_labels = ds.train_images[:config.num_train], ds.train_labels[:config.num_train]
-  ds.num_test_examples = len(ds.test_labels)
-  ds.num_val_examples = n_val
   return ds
 
 

@@ -89,8 +89,6 @@ class Pipeline:
     distributed.check_batch_size(batch_size)
     distributed.check_batch_size(eval_batch_size, 'eval_batch_size')
     self.mesh = mesh
-    self.num_classes = dataset.num_classes
-    self.image_shape = dataset.image_shape
     self.num_devices = mesh.devices.size
     self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
     n_train = len(dataset.train_labels)  # The whole split, on every host.
@@ -98,9 +96,9 @@ class Pipeline:
       raise ConfigError(f'batch_size={batch_size} is larger than the training set '
                        f'({n_train} examples)')
     self.steps_per_epoch = n_train // batch_size
-    self.num_examples = {'test': dataset.num_test_examples or len(dataset.test_labels)}
+    self.num_examples = {'test': len(dataset.test_labels)}
     if dataset.has_validation:
-      self.num_examples['validation'] = dataset.num_val_examples or len(dataset.val_labels)
+      self.num_examples['validation'] = len(dataset.val_labels)
     # Fitted on the training examples only: never validation or test.
     self.transform = transform or preprocess.fit('standardize', dataset.train_images)
     self._transform_arrays = jax.device_put(

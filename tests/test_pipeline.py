@@ -108,9 +108,7 @@ def test_eval_covers_every_test_example_once_unaugmented():
 
 
 def _with_validation(n_val=20):
-  ds = data.hold_out(_dataset(), n_val)  # Labels are ids: the held-out ids are known.
-  ds.num_val_examples = n_val
-  return ds
+  return data.hold_out(_dataset(), n_val)  # Labels are ids: the held-out ids are known.
 
 
 def test_validation_is_evaluated_whole_and_never_trained_on():
