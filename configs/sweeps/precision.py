@@ -31,23 +31,16 @@ QUESTIONS = (
      'nin_bfloat16', 'nin_float32'),
 )
 SEEDS = (0, 1, 2, 3, 4)
-VARIANTS = ('', 'cpu', 'smoke')
-
-
-def _check(arg):
-  variant = arg or ''
-  if variant not in VARIANTS:
-    raise ValueError(f'Unknown sweep variant {variant!r}; valid: cpu, smoke (or none)')
-  return variant
+VARIANTS = questions.VARIANTS
 
 
 def get_questions(arg=None):
-  _check(arg)
+  questions.check_variant(arg)
   return [{'id': q, 'question': text, 'a': a, 'b': b} for q, text, a, b in QUESTIONS]
 
 
 def get_sweep(arg=None):
-  variant = _check(arg)
+  variant = questions.check_variant(arg)
   runs = []
   for seed in SEEDS[:2] if variant == 'smoke' else SEEDS:
     for group, (config, overrides) in GROUPS.items():

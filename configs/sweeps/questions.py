@@ -90,7 +90,8 @@ CPU_MODEL = {
 VARIANTS = ('', 'cpu', 'smoke')
 
 
-def _check(arg):
+def check_variant(arg):
+  """The variant `arg` names ('' for none); this file's and configs/sweeps/precision.py's."""
   variant = arg or ''
   if variant not in VARIANTS:
     raise ValueError(f'Unknown sweep variant {variant!r}; valid: cpu, smoke (or none)')
@@ -99,13 +100,13 @@ def _check(arg):
 
 def get_questions(arg=None):
   """The questions this variant answers: [{'id', 'question', 'a', 'b'}]."""
-  variant = _check(arg)
+  variant = check_variant(arg)
   return [{'id': q, 'question': text, 'a': a, 'b': b} for q, text, a, b in QUESTIONS
           if variant == '' or q in CPU_QUESTIONS]
 
 
 def get_sweep(arg=None):
-  variant = _check(arg)
+  variant = check_variant(arg)
   questions = get_questions(arg)
   groups = list(dict.fromkeys(g for q in questions for g in (q['a'], q['b'])))
   runs = []
