@@ -28,8 +28,9 @@ _TTA = flags.DEFINE_enum(
     'and its mirror (1), and over both for the image shifted by a pixel either way (2).')
 _DATA_DIR = flags.DEFINE_string('data_dir', '', 'Override the TFDS data dir saved in the config.')
 _CLASS_MAPS = flags.DEFINE_integer(
-    'class_maps', 0, 'NiN only: also write the class maps of the first N test images, and of a '
-    '3x3 mosaic of test images (96x96 for CIFAR), as PNGs in the workdir.')
+    'class_maps', 0, lower_bound=0,
+    help='NiN only: also write the class maps of the first N test images, and of a 3x3 mosaic '
+         'of test images (96x96 for CIFAR), as PNGs in the workdir.')
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -41,7 +42,7 @@ def main(argv):
   def run():
     tta = int(_TTA.value)
     r = evaluate.evaluate_run(_WORKDIR.value, _CHECKPOINT.value, tta, _DATA_DIR.value,
-                              split=_SPLIT.value)
+                              split=_SPLIT.value, class_maps=_CLASS_MAPS.value)
     p = 'val' if r['split'] == 'validation' else 'test'
     plain = (f" (without test-time augmentation {r[p + '_accuracy_plain']:.4f})" if tta else '')
     print(f"{_WORKDIR.value} step {r['step']} ({r['checkpoint']}"
@@ -54,11 +55,8 @@ def main(argv):
     print(f"  {'class':>12}  accuracy  predicted")
     for name, acc, n in zip(r['class_names'], r['per_class_accuracy'], r['predicted_counts']):
       print(f'  {name:>12}: {acc:.4f}  {n:9d}')
-    if _CLASS_MAPS.value > 0:
-      from nin import class_maps
-      for path in class_maps.write_pngs(_WORKDIR.value, _CHECKPOINT.value, _CLASS_MAPS.value,
-                                          data_dir=_DATA_DIR.value):
-        print(f'  wrote {path}')
+    for path in r.get('class_map_pngs', []):
+      print(f'  wrote {path}')
   return cli.run(run)
 
 

@@ -43,7 +43,6 @@ each map is centred per channel, so roughly half its pixels are positive
 whatever the filter, and He init is kept (a zero kernel behind BatchNorm
 would divide a zero variance).
 """
-import ast
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -67,20 +66,16 @@ MIN_WIDTH = 8  # What `width_divisor` leaves at least, so narrow variants stay t
 def block_table(blocks, width_divisor: int = 1, num_classes: int = 10):
   """The (kernel size, widths) table that `NiN(blocks, width_divisor)` builds.
 
-  `blocks` is a name in BLOCKS or a table written out (also as its Python
-  literal, as a command-line override of a name arrives). Hidden widths are
+  `blocks` is a name in BLOCKS or a table written out (a command-line table
+  arrives as text: nin.registry parses it). Hidden widths are
   divided by `width_divisor` (at least MIN_WIDTH); the last layer has one map
   per class, whatever the table says (10 in the paper).
   """
   if isinstance(blocks, str):
-    if blocks in BLOCKS:
-      blocks = BLOCKS[blocks]
-    else:
-      try:
-        blocks = ast.literal_eval(blocks)
-      except (ValueError, SyntaxError):
-        raise ValueError(f'Unknown NiN blocks {blocks!r}; valid: {", ".join(BLOCKS)}, '
-                         f'or a table such as {BLOCKS["relu_only"]}') from None
+    if blocks not in BLOCKS:
+      raise ValueError(f'Unknown NiN blocks {blocks!r}; valid: {", ".join(BLOCKS)}, '
+                       f'or a table such as {BLOCKS["relu_only"]}')
+    blocks = BLOCKS[blocks]
   if not isinstance(width_divisor, int) or width_divisor < 1:
     raise ValueError(f'NiN width_divisor={width_divisor!r} must be a positive integer')
   try:

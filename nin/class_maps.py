@@ -24,27 +24,27 @@ import os
 import jax
 import numpy as np
 
-from nin import data
-from nin import workdir as workdir_lib
+from nin import data, preprocess
 from nin.errors import ConfigError
 
 
-def _check_nin(run):
+def check_nin(run):
   if run.config.model.name != 'nin':
     raise ConfigError(f'Class maps need a NiN (one map per class before global average '
                       f'pooling); {run.workdir} holds model {run.config.model.name!r}')
 
 
-def test_images(run, n: int, split: str = 'test'):
-  """The first `n` images of a split (uint8), their labels and the class names."""
-  ds = data.load(run.config.dataset)
+def test_images(run, n: int, split: str = 'test', dataset=None):
+  """The first `n` images of a split (uint8), their labels and the class names
+  (from `dataset`, if given, else the run's dataset loaded here)."""
+  ds = dataset or data.load(run.config.dataset)
   images, labels = ds.split(split)
   return images[:n], np.asarray(labels[:n]), list(ds.class_names)
 
 
-def transform_of(run):
+def transform_of(run, dataset=None):
   """The run's saved input transform (fitted afresh on its training data if none is saved)."""
-  return workdir_lib.transform(run.config, run.workdir, data.load(run.config.dataset))
+  return preprocess.for_run(run.config, run.workdir, dataset or data.load(run.config.dataset))
 
 
 def mosaic(images_u8, grid: int):
@@ -62,7 +62,7 @@ def compute(run, images_u8, tiles: int = 0, transform=None):
   `tiles=g` reads `images_u8` as a mosaic of g x g images of the training size,
   each preprocessed alone before the model sees the whole canvas.
   """
-  _check_nin(run)
+  check_nin(run)
   transform = transform or transform_of(run)
   x = images_u8
   if tiles:
@@ -139,26 +139,22 @@ def plot_mosaic(canvas_u8, tile_labels, maps, class_names, path=None):
   return fig
 
 
-def write_pngs(workdir: str, which: str = 'latest', n: int = 8, grid: int = 3,
-               data_dir: str = '') -> list:
-  """eval.py --class_maps: the maps of the first `n` test images, and of a grid x grid
-  mosaic of test images (GAP head only), as PNGs in the workdir. Returns their paths."""
+def write_pngs(run, dataset, which: str = 'latest', n: int = 8, grid: int = 3) -> list:
+  """eval.py --class_maps: the maps of the first `n` test images of `dataset`, and of a
+  grid x grid mosaic of them (GAP head only), as PNGs in the run's workdir. Returns
+  their paths."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  from nin import evaluate
-  run = evaluate.load_run(workdir, which)
-  _check_nin(run)
-  if data_dir:
-    run.config.dataset.data_dir = data_dir
-  transform = transform_of(run)
-  images, labels, names = test_images(run, max(n, grid * grid))
+  check_nin(run)
+  transform = transform_of(run, dataset)
+  images, labels, names = test_images(run, max(n, grid * grid), dataset=dataset)
   probs, maps = compute(run, images[:n], transform=transform)
-  paths = [os.path.join(workdir, f'class_maps_{which}.png')]
+  paths = [os.path.join(run.workdir, f'class_maps_{which}.png')]
   plt.close(plot_maps(images[:n], labels[:n], probs, maps, names, paths[0]))
   if run.config.model.get('head', 'gap') == 'gap':
     canvas, tiles = mosaic(images[:grid * grid], grid)
     _, canvas_maps = compute(run, canvas, tiles=tiles, transform=transform)
-    paths.append(os.path.join(workdir, f'class_maps_{which}_mosaic.png'))
+    paths.append(os.path.join(run.workdir, f'class_maps_{which}_mosaic.png'))
     plt.close(plot_mosaic(canvas, labels[:grid * grid], canvas_maps, names, paths[1]))
   return paths

@@ -18,8 +18,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from nin import checkpoint, data, distributed, optim, pipeline, steps
-from nin import workdir as workdir_lib
+from nin import checkpoint, data, distributed, optim, pipeline, preprocess, run_config, steps
 from nin.errors import ConfigError
 from nin.validate import TTA_LEVELS
 
@@ -44,7 +43,7 @@ def load_run(workdir: str, which: str = 'latest', mesh=None) -> Run:
   """The config saved in `workdir` and the state of its latest or best checkpoint."""
   if which not in CHOICES:
     raise ConfigError(f'Unknown checkpoint choice {which!r}; valid: {", ".join(CHOICES)}')
-  config = workdir_lib.load_config(workdir)
+  config = run_config.load(workdir)
   mesh = mesh or distributed.make_mesh()
   model = steps.model_for(config)
   tx = optim.make_optimizer(config, optim.make_schedule(config, 1, 2))
@@ -96,14 +95,16 @@ def _restore(workdir, init, which, patience_sec=60.0):
 
 
 def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
-                 data_dir: str = '', write: bool = True, split: str = 'test') -> dict:
+                 data_dir: str = '', write: bool = True, split: str = 'test',
+                 class_maps: int = 0) -> dict:
   """Loss, accuracy, per-class accuracy and confusion matrix of a checkpoint on a split.
 
   With `tta` (1: and the mirror, 2: and 1-pixel shifts; `steps.tta_logits`) the
   figures are those of the augmented predictions, and `*_accuracy_plain`
   gives the accuracy without. Writes `eval_<which>[_validation][_tta<level>].json`
   and a confusion-matrix PNG into the workdir. Keys are prefixed by the split:
-  `test_accuracy` or `val_accuracy`.
+  `test_accuracy` or `val_accuracy`. `class_maps=N` (a NiN only) also writes the class
+  maps of the first N test images (nin.class_maps.write_pngs); `class_map_pngs` lists them.
   """
   if split not in SPLITS:
     raise ConfigError(f'Unknown split {split!r}; valid: {", ".join(SPLITS)}')
@@ -113,6 +114,9 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
   distributed.initialize()
   mesh = distributed.make_mesh()
   run = load_run(workdir, which, mesh)
+  if class_maps:
+    from nin import class_maps as class_maps_lib  # matplotlib, only when asked for.
+    class_maps_lib.check_nin(run)  # Refused before anything is computed.
   if split == 'validation' and not run.config.dataset.validation_examples:
     raise ConfigError(f'{workdir} was trained without a validation split '
                       f'(dataset.validation_examples=0)')
@@ -121,9 +125,8 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
     cfg = cfg.copy_and_resolve_references()
     cfg.data_dir = data_dir
   dataset = data.load(cfg)
-  pipe = pipeline.Pipeline(dataset, mesh, run.config.batch_size, run.config.eval_batch_size,
-                           run.config.seed, crop_padding=0, flip=False,
-                           transform=workdir_lib.transform(run.config, workdir, dataset))
+  pipe = pipeline.Pipeline.from_config(dataset, mesh, run.config, augment=False,
+                                      transform=preprocess.for_run(run.config, workdir, dataset))
   _, eval_fn = steps.compile_steps(run.config, mesh, dataset.num_classes, tta)
   result = steps.evaluate_split(eval_fn, run.state, pipe, split)
   p = steps.PREFIX[split]
@@ -149,6 +152,8 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
     plot_confusion(confusion, dataset.class_names, stem + '_confusion.png',
                    title=f'{run.config.model.name}, step {run.step}: '
                          f'{result[steps.PREFIX[split] + "_accuracy"]:.2%} {split} accuracy')
+  if class_maps and jax.process_index() == 0:
+    result['class_map_pngs'] = class_maps_lib.write_pngs(run, dataset, which, class_maps)
   return result
 
 

@@ -119,6 +119,17 @@ class Pipeline:
     self._eval_fn = jax.jit(self._shard_mapped(self._eval_slice, 2))
     self._epoch_perm = (None, None)  # (epoch, its permutation): drawn once per epoch.
 
+  @classmethod
+  def from_config(cls, dataset: Dataset, mesh, config, transform: preprocess.Transform,
+                  augment: bool = True) -> 'Pipeline':
+    """The pipeline a run's config describes; `augment=False` for evaluation only."""
+    d = config.dataset
+    aug = (dict(crop_padding=d.crop_padding, flip=d.flip, cutout=d.cutout, pad_mode=d.pad_mode,
+                alternate_flips=d.alternate_flips) if augment
+           else dict(crop_padding=0, flip=False))
+    return cls(dataset, mesh, config.batch_size, config.eval_batch_size, config.seed,
+               transform=transform, **aug)
+
   def _shard_mapped(self, fn, num_sharded):
     spec = P(distributed.DATA)
     return jax.shard_map(fn, mesh=self.mesh, in_specs=(spec,) * num_sharded + (P(), P(), P()),

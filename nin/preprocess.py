@@ -8,7 +8,7 @@
 `fit` computes a `Transform` from the training images (after the validation
 hold-out, so validation and test never enter the statistics); the pipeline
 applies it to every batch on the device, after augmentation. train.py saves
-it in the run's workdir (nin.workdir.PREPROCESS_FILE), and eval.py and
+it in the run's workdir (`for_run`), and eval.py and
 notebooks load it from there, so a run's images are transformed the same way
 wherever they are read.
 
@@ -22,9 +22,12 @@ training images' covariance becomes the identity on the space they span: every
 GCN'd image sums to zero, so that space leaves out the all-ones direction.
 """
 import dataclasses
+import os
 
 import jax.numpy as jnp
 import numpy as np
+
+from nin import workdir as workdir_lib
 
 PREPROCESS = ('standardize', 'gcn_zca')
 GCN_SCALE = 55.0
@@ -92,3 +95,24 @@ def fit(kind: str, train_images_u8: np.ndarray, zca_epsilon: float = ZCA_EPSILON
   s, u = np.linalg.eigh(cov)
   zca = (u * (1.0 / np.sqrt(np.maximum(s, 0.0) + zca_epsilon))) @ u.T
   return Transform(kind, {'mean': mean.astype(np.float32), 'zca': zca.astype(np.float32)})
+
+
+def for_run(config, workdir: str, dataset, save: bool = False) -> Transform:
+  """The run's input transform: the one saved in its workdir, else fitted on `dataset`'s
+  training images.
+
+  With `save`, a freshly fitted transform is written to the workdir (process 0 of
+  train.py), so that a resumed run, eval.py and notebooks apply exactly it.
+  """
+  path = os.path.join(workdir, workdir_lib.PREPROCESS_FILE)
+  kind = config.dataset.preprocess
+  if os.path.exists(path):
+    saved = Transform.load(path)
+    if saved.kind == kind:
+      return saved
+  fitted = fit(kind, dataset.train_images, config.dataset.zca_epsilon)
+  if save:
+    tmp = path + '.tmp'
+    fitted.save(tmp)
+    os.replace(tmp, path)
+  return fitted

@@ -1,4 +1,5 @@
 """The one place where the library reaches the model families."""
+import ast
 import json
 from typing import Any, Mapping
 
@@ -36,6 +37,12 @@ RESOLVED_FIELDS = {
     'nin': lambda m: {'blocks': m.resolved_blocks(), 'width_divisor': 1},
 }
 
+# Fields that take a name or a value written out: a value given on the command line
+# (where the config holds a name) arrives as its Python literal, parsed here.
+LITERAL_FIELDS = {
+    'nin': {'blocks': nin_model.BLOCKS},
+}
+
 
 def check_choice(what: str, value: Any, choices) -> None:
   if value not in choices:
@@ -48,6 +55,13 @@ def build_model(model_config: Mapping[str, Any], **overrides) -> nn.Module:
   name = kwargs.pop('name', None)
   check_choice('model name', name, MODELS)
   kwargs.update(overrides)
+  for field, names in LITERAL_FIELDS.get(name, {}).items():
+    value = kwargs.get(field)
+    if isinstance(value, str) and value not in names:
+      try:
+        kwargs[field] = ast.literal_eval(value)
+      except (ValueError, SyntaxError):
+        pass  # Not a literal: the family names the valid choices.
   for field, choices in FIELD_CHOICES.get(name, {}).items():
     if field in kwargs:
       check_choice(f'model.{field}', kwargs[field], choices)

@@ -31,7 +31,7 @@ import sys
 
 import numpy as np
 
-from nin import metrics, plots, questions, stats, summary, sweep, workdir
+from nin import metrics, plots, questions, run_config, stats, summary, sweep, workdir
 from nin.errors import ConfigError
 
 
@@ -54,7 +54,7 @@ def collect(root: str) -> list:
     entry = {'name': r['name'], 'group': r['group'], 'seed': r['seed'], 'dir': run_dir,
              'status': workdir.status(run_dir)}
     if os.path.exists(os.path.join(run_dir, workdir.CONFIG_FILE)):
-      entry['config'] = workdir.load_config(run_dir)
+      entry['config'] = run_config.load(run_dir)
     elif 'config' in r:  # Not started (or refused): what the sweep asked for.
       entry['config'] = sweep.build_config(r)
     if entry['status'] == 'finished':

@@ -21,8 +21,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from nin import (checkpoint, data, distributed, metrics, optim, pipeline, provenance, registry,
-                 steps)
+from nin import (checkpoint, data, distributed, metrics, optim, pipeline, preprocess, provenance,
+                 registry, run_config, steps)
 from nin import workdir as workdir_lib
 from nin.errors import Interrupted, NonFiniteLoss
 from nin.validate import validate
@@ -39,7 +39,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   # 1. Everything that can be wrong with the request, before compiling or writing.
   distributed.initialize()  # Before any other JAX call, when one of several processes.
   validate(config)
-  workdir_lib.check(config, workdir, overwrite, allow_config_change)
+  run_config.check(config, workdir, overwrite, allow_config_change)
   mesh = distributed.make_mesh()
   dataset = data.load(config.dataset)
   # One writer per workdir: process 0 locks it (the other processes only read).
@@ -47,11 +47,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   try:
     # Versions, commit and command of this start (process 0 records them in the workdir).
     started = provenance.append(workdir) if lock is not None else provenance.collect()
-    transform = workdir_lib.transform(config, workdir, dataset, save=lock is not None)
-    d = config.dataset
-    pipe = pipeline.Pipeline(dataset, mesh, config.batch_size, config.eval_batch_size,
-                             config.seed, d.crop_padding, d.flip, d.cutout, transform=transform,
-                             pad_mode=d.pad_mode, alternate_flips=d.alternate_flips)
+    transform = preprocess.for_run(config, workdir, dataset, save=lock is not None)
+    pipe = pipeline.Pipeline.from_config(dataset, mesh, config, transform)
     return _train(config, workdir, dataset, pipe, mesh, handle_signals, started)
   finally:
     if lock is not None:

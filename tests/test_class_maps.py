@@ -46,7 +46,8 @@ def test_a_mosaic_gives_each_tile_its_own_maps(nin_run):
 
 
 def test_eval_writes_the_pngs_and_refuses_models_without_class_maps(nin_run, tmp_path):
-  paths = class_maps.write_pngs(nin_run.workdir, n=3, grid=2)
+  result = evaluate.evaluate_run(nin_run.workdir, class_maps=3, write=False)
+  paths = result['class_map_pngs']
   assert [os.path.basename(p) for p in paths] == ['class_maps_latest.png',
                                                   'class_maps_latest_mosaic.png']
   assert all(os.path.getsize(p) > 10_000 for p in paths)
@@ -54,4 +55,5 @@ def test_eval_writes_the_pngs_and_refuses_models_without_class_maps(nin_run, tmp
   config.num_train_steps = 2
   train.train_and_evaluate(config, str(tmp_path), handle_signals=False)
   with pytest.raises(ConfigError, match="Class maps need a NiN.*'plain'"):
-    class_maps.write_pngs(str(tmp_path))
+    evaluate.evaluate_run(str(tmp_path), class_maps=2)
+  assert not any(f.startswith('eval_') for f in os.listdir(tmp_path))  # Refused up front.

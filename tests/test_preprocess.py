@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import runs
-from nin import data, preprocess
+from nin import data, preprocess, run_config
 from nin import workdir as workdir_lib
 
 
@@ -58,7 +58,7 @@ def test_a_gcn_zca_run_saves_statistics_of_its_training_examples_only(tmp_path):
   workdir = str(tmp_path / 'run')
   runs.cli('train.py', *GCN_ARGS, '--workdir', workdir, check=True)
   saved = preprocess.Transform.load(os.path.join(workdir, workdir_lib.PREPROCESS_FILE))
-  config = workdir_lib.load_config(workdir)
+  config = run_config.load(workdir)
   ds = data.load(config.dataset)
   assert ds.has_validation and len(ds.train_images) == 256
   refit = preprocess.fit('gcn_zca', ds.train_images)

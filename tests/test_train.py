@@ -13,7 +13,7 @@ import pytest
 import runs
 from configs import googlenet as googlenet_config
 from configs import nin as nin_config
-from nin import errors, evaluate, provenance, registry, steps, train
+from nin import errors, evaluate, provenance, registry, run_config, steps, train
 from nin import workdir as workdir_lib
 from nin.validate import validate
 
@@ -118,7 +118,7 @@ def test_overrides_reach_model_and_optimizer(tmp_path):
       x.size for x in jax.tree.leaves(variables['params']))
   lrs = {r['learning_rate'] for r in runs.records(workdir) if r['kind'] == 'train'}
   assert lrs == {0.0123}
-  saved = workdir_lib.load_config(workdir)
+  saved = run_config.load(workdir)
   assert saved.model.use_bn is False and saved.model.blocks == config.model.blocks
 
 
@@ -251,7 +251,7 @@ def test_a_workdir_with_another_config_is_refused_unless_asked(tmp_path):
   assert runs.final(workdir)['step'] == 4
   runs.cli('train.py', *base, '--config.optimizer.learning_rate=0.5', '--overwrite', check=True)
   assert runs.final(workdir)['step'] == 2
-  assert workdir_lib.load_config(workdir).optimizer.learning_rate == 0.5
+  assert run_config.load(workdir).optimizer.learning_rate == 0.5
 
 
 def test_the_same_network_in_another_form_is_no_config_change(tmp_path):
@@ -261,15 +261,15 @@ def test_the_same_network_in_another_form_is_no_config_change(tmp_path):
   saved['model']['blocks'] = [[k, list(widths)] for k, widths in table]  # Written out, and
   del saved['model']['width_divisor']  # no divisor: as runs saved it before tables had names.
   (tmp_path / 'config.json').write_text(json.dumps(saved))
-  workdir_lib.check(config, str(tmp_path))  # Resumes without --allow_config_change.
+  run_config.check(config, str(tmp_path))  # Resumes without --allow_config_change.
   saved['model']['blocks'][0][1][0] += 8  # Another network is a change.
   (tmp_path / 'config.json').write_text(json.dumps(saved))
   with pytest.raises(errors.WorkdirConflict, match=r"model.blocks: \[\[5, \[24, 13, 8\]\].* -> 'paper'"):
-    workdir_lib.check(config, str(tmp_path))
+    run_config.check(config, str(tmp_path))
 
 
 def test_a_config_saved_before_fields_were_added_loads_and_resumes_unchanged(tmp_path):
-  """Fields added since a run was saved take their defaults (workdir.upgrade): the same
+  """Fields added since a run was saved take their defaults (run_config.upgrade): the same
   command resumes it, readers build its optimizer, and a run from before the validation
   split keeps training on every example."""
   config = _smoke()
@@ -278,14 +278,14 @@ def test_a_config_saved_before_fields_were_added_loads_and_resumes_unchanged(tmp
                        ('schedule', 'final_factor'), ('dataset', 'validation_examples')):
     del (saved[group] if group else saved)[field]
   (tmp_path / 'config.json').write_text(json.dumps(saved))
-  loaded = workdir_lib.load_config(str(tmp_path))
+  loaded = run_config.load(str(tmp_path))
   assert loaded.optimizer.lookahead_every == 0 and loaded.dataset.pad_mode == 'zeros'
   assert loaded.tta == 0 and loaded.dataset.validation_examples == 0  # As such runs trained.
   config.dataset.validation_examples = 0
-  workdir_lib.check(config, str(tmp_path))  # The same command: no config change.
+  run_config.check(config, str(tmp_path))  # The same command: no config change.
   config.optimizer.lookahead_every = 5
   with pytest.raises(errors.WorkdirConflict, match='optimizer.lookahead_every: 0 -> 5'):
-    workdir_lib.check(config, str(tmp_path))
+    run_config.check(config, str(tmp_path))
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(tmp_path):
