@@ -31,18 +31,29 @@ from nin.errors import StorageError, storage_problem
 BEST_METRIC = 'val_accuracy'
 
 
+# Orbax's names for a step's parts: the state's item, the metrics' item, and the
+# suffix of a step still being written (public in orbax.checkpoint).
+_STATE = ocp.checkpoint_manager.DEFAULT_ITEM_NAME
+_METRICS = ocp.checkpoint_manager.METRIC_ITEM_NAME
+_TMP_SUFFIX = ocp.path.step.TMP_DIR_SUFFIX
+# The one file Orbax has no public name for: the step metadata that every manager reads
+# when it opens a directory. A damaged copy makes the whole directory unopenable, so it
+# is checked here, before Orbax opens it.
+_STEP_METADATA = '_CHECKPOINT_METADATA'
+
+
 def _damage(step_dir: str):
-  """Why a step directory is not a complete checkpoint of this project, or None.
+  """Why a finalized step directory is not a complete checkpoint of this project, or None.
 
   Orbax renames a checkpoint into place only once it is written, so a step
   directory without its metadata or its state is damaged or foreign.
   """
-  if not os.path.isfile(os.path.join(step_dir, '_CHECKPOINT_METADATA')):
+  if not os.path.isfile(os.path.join(step_dir, _STEP_METADATA)):
     return 'no checkpoint metadata'
-  if not os.path.isdir(os.path.join(step_dir, 'default')) or not os.listdir(
-      os.path.join(step_dir, 'default')):
+  state = os.path.join(step_dir, _STATE)
+  if not os.path.isdir(state) or not os.listdir(state):
     return 'no saved state'
-  for rel in ('_CHECKPOINT_METADATA', os.path.join('metrics', 'metrics')):
+  for rel in (_STEP_METADATA, os.path.join(_METRICS, _METRICS)):
     path = os.path.join(step_dir, rel)
     if os.path.exists(path):
       try:
@@ -72,9 +83,8 @@ def complete_steps(workdir: str) -> list:
   """The steps with a complete checkpoint, oldest first. Reads only: a step that a running
   train.py is writing (a temporary folder) or deleting (its metadata gone) is not listed."""
   directory = os.path.join(workdir, workdir_lib.CHECKPOINTS)
-  names = os.listdir(directory) if os.path.isdir(directory) else []
-  return sorted(int(n) for n in names
-                if n.isdigit() and _damage(os.path.join(directory, n)) is None)
+  return sorted(step for step in ocp.path.step.checkpoint_steps(directory)  # Finalized ones.
+                if _damage(os.path.join(directory, str(step))) is None)
 
 
 def best_step(workdir: str, steps=None):
@@ -83,7 +93,7 @@ def best_step(workdir: str, steps=None):
   scored = []
   for step in complete_steps(workdir) if steps is None else steps:
     try:
-      with open(os.path.join(_step_dir(workdir, step), 'metrics', 'metrics')) as f:
+      with open(os.path.join(_step_dir(workdir, step), _METRICS, _METRICS)) as f:
         scored.append({'step': step, BEST_METRIC: float(json.load(f)[BEST_METRIC])})
     except (OSError, ValueError, KeyError, TypeError):  # No score, or the step just went.
       continue
@@ -105,7 +115,7 @@ def fits(workdir: str, step: int, target_state) -> bool:
   logging.set_verbosity(logging.ERROR)  # Orbax warns that the item has no step metadata.
   try:
     with contextlib.closing(ocp.StandardCheckpointer()) as reader:
-      metadata = reader.metadata(os.path.join(_step_dir(workdir, step), 'default'))
+      metadata = reader.metadata(os.path.join(_step_dir(workdir, step), _STATE))
   finally:
     logging.set_verbosity(verbosity)
   saved = jax.tree.leaves(getattr(metadata, 'item_metadata', metadata))
@@ -117,7 +127,7 @@ def fits(workdir: str, step: int, target_state) -> bool:
 def read(workdir: str, step: int, target_state):
   """The state saved at `step`, in the structure and shardings of `target_state`."""
   with contextlib.closing(ocp.StandardCheckpointer()) as reader:
-    return reader.restore(os.path.join(_step_dir(workdir, step), 'default'),
+    return reader.restore(os.path.join(_step_dir(workdir, step), _STATE),
                           _abstract(target_state))
 
 
@@ -193,7 +203,7 @@ class Checkpointer:
         raise
       names = os.listdir(self.directory) if os.path.isdir(self.directory) else []
       for name in names if jax.process_index() == 0 else ():
-        if name.endswith('.orbax-checkpoint-tmp'):
+        if name.endswith(_TMP_SUFFIX):
           shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
       kept = complete_steps(self.workdir)  # The failed manager's own list is stale.
       self._refused = StorageError(
