@@ -30,8 +30,10 @@ import shlex
 import signal
 import subprocess
 import sys
+import warnings
 
 from absl import app, flags
+from ml_collections import config_flags
 
 from nin import workdir as workdir_lib
 from nin.errors import ConfigError, Interrupted
@@ -39,20 +41,26 @@ from nin.errors import ConfigError, Interrupted
 SWEEP_FILE = 'sweep.json'
 
 
-def parse_overrides(pairs, flag: str = 'override', example: str = 'dataset.data_dir=/data') -> dict:
-  """['a.b=1', 'c=/x'] -> {'a.b': 1, 'c': '/x'}: Python literals where they parse, else strings.
+def parse_overrides(pairs, flag: str = 'override', example: str = 'dataset.data_dir=/data',
+                    literals: bool = False) -> dict:
+  """['a.b=1', 'c=/x'] -> {'a.b': '1', 'c': '/x'}: config overrides stay text, which
+  ml_collections parses by each field's type, as it parses train.py's `--config.a.b=1`.
 
-  `flag` and `example` name the command-line flag the pairs came from in errors.
+  `literals`: Python literals where they parse, else strings (--slurm_extra's
+  values, which go to submitit, not to a config). `flag` and `example` name the
+  command-line flag the pairs came from in errors.
   """
   out = {}
   for pair in pairs:
     key, sep, text = pair.partition('=')
     if not sep or not key:
       raise ConfigError(f'--{flag} {pair!r} is not KEY=VALUE (e.g. {example})')
-    try:
-      out[key] = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-      out[key] = text
+    out[key] = text
+    if literals:
+      try:
+        out[key] = ast.literal_eval(text)
+      except (ValueError, SyntaxError):
+        pass
   return out
 
 
@@ -87,7 +95,7 @@ def load_sweep(spec: str, overrides=None) -> list:
   for r in runs:  # Every field named exists: a misspelt override launches nothing.
     try:
       build_config(r)
-    except (ConfigError, KeyError, AttributeError, TypeError, ValueError) as e:
+    except (ConfigError, flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
       raise ConfigError(f'Sweep run {run_name(r)} ({r["config"]}): {e}') from None
   return runs
 
@@ -123,14 +131,21 @@ def _load_module(path: str, name: str):
 
 
 def build_config(run, root: str = ''):
-  """The config a run asks for: its config file and variant, plus its overrides."""
-  path, _, arg = run['config'].partition(':')
-  config = _load_module(os.path.join(root or _repo_root(), path), 'config_module').get_config(
-      arg or None)
-  for key in run['overrides']:  # A field the config lacks is an error, as on the command line.
+  """The config a run's train.py command builds: its config file and variant, and its
+  overrides as command-line text, parsed by ml_collections' config flags as train.py's."""
+  path = os.path.join(root or _repo_root(), run['config'].partition(':')[0])
+  config_path = os.path.join(root or _repo_root(), run['config'])
+  config = _load_module(path, 'config_module').get_config(run['config'].partition(':')[2] or None)
+  for key in run['overrides']:  # A field the config lacks: one line naming it.
     _check_field(config, key)
-  config.update_from_flattened_dict({'seed': run['seed'], **run['overrides']})
-  return config
+  argv = ['sweep', f'--config={config_path}'] + [
+      a for a in command(run, '', root=root or _repo_root()) if a.startswith('--config.')]
+  flag_values = flags.FlagValues()  # Its own flags: nothing of this process's is touched.
+  config_flags.DEFINE_config_file('config', flag_values=flag_values, sys_argv=argv)
+  with warnings.catch_warnings():  # ml_collections loads config files with load_module().
+    warnings.filterwarnings('ignore', 'the load_module', DeprecationWarning)
+    flag_values(argv)
+  return flag_values.config
 
 
 def _check_field(config, key: str) -> None:
@@ -340,7 +355,8 @@ def main(argv):
           partition=f.slurm_partition, time_min=f.slurm_time_min,
           gpus_per_run=f.slurm_gpus_per_run, cpus_per_run=f.slurm_cpus_per_run,
           nodes_per_run=f.slurm_nodes_per_run, array_parallelism=f.slurm_array_parallelism,
-          extra=parse_overrides(f.slurm_extra, 'slurm_extra', 'account=myproject'))
+          extra=parse_overrides(f.slurm_extra, 'slurm_extra', 'account=myproject',
+                                literals=True))
       return launch_submitit(spec, workdir, overrides, slurm, f.submitit_cluster)
     results = run_sweep(spec, workdir, overrides=overrides)
     counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}

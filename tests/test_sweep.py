@@ -226,12 +226,24 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   assert all(c.num_epochs == 5.0 and c.bn_stats_batches == 4 for c in cpu.values())
 
 
-def test_key_value_flags_parse_literals_and_name_themselves_in_errors():
+def test_key_value_flags_parse_as_train_py_does_and_name_themselves_in_errors():
   import pytest
   from nin import sweep as sweep_lib
   from nin.errors import ConfigError
-  assert sweep_lib.parse_overrides(['a.b=1', 'c=/x', 'd=(1, 2)']) == {
+  assert sweep_lib.parse_overrides(['a.b=1', 'c=/x', 'd=(1, 2)'], literals=True) == {
       'a.b': 1, 'c': '/x', 'd': (1, 2)}
+  # Config overrides stay text and are parsed by each field's type, as train.py's flags:
+  # a number for a text field, a table for a field that holds a table's name.
+  overrides = sweep_lib.parse_overrides(
+      ['optimizer.learning_rate=0.25', 'dataset.data_dir=2024', 'model.blocks=((5,(96,)),)'])
+  run = {'group': 'g', 'seed': 3, 'config': 'configs/nin.py:smoke', 'overrides': overrides}
+  config = sweep_lib.build_config(run)
+  assert config.optimizer.learning_rate == 0.25 and config.seed == 3
+  assert config.dataset.data_dir == '2024' and config.model.blocks == '((5,(96,)),)'
+  with pytest.raises(ConfigError, match="unknown config field 'optimizer.learning_rat'; did you"):
+    sweep_lib.build_config(dict(run, overrides={'optimizer.learning_rat': '1'}))
+  with pytest.raises(ConfigError, match='learning_rate'):
+    sweep_lib.load_sweep('configs/sweeps/compare.py:digits', {'optimizer.learning_rate': 'fast'})
   with pytest.raises(ConfigError, match=r"--override 'a\.b' is not KEY=VALUE"):
     sweep_lib.parse_overrides(['a.b'])
   with pytest.raises(ConfigError, match=r"--slurm_extra 'account' is not KEY=VALUE \(e\.g\. acc"):
