@@ -253,7 +253,8 @@ def _runs_section(finished: list) -> list:
     se = f" ± {stats.binomial_se(f['test_accuracy'], n):.2%}" if n else ''
     tta = f"{f['test_accuracy_tta']:.2%}" if f.get('test_accuracy_tta') is not None else '—'
     level = {True: 'yes', False: 'no', None: '—'}[_levelled(r)]
-    lines.append(f"| {r['name']} | {f['val_accuracy']:.2%} | {f['test_accuracy']:.2%}{se} "
+    val = _fmt(f.get('val_accuracy'), '.2%')  # — : trained without a validation split.
+    lines.append(f"| {r['name']} | {val} | {f['test_accuracy']:.2%}{se} "
                  f"| {tta} | {level} |")
   return lines
 
