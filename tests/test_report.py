@@ -135,3 +135,24 @@ def test_the_readme_demo_figures_are_those_of_the_committed_runs():
     final = workdir_lib.read_final(os.path.join(ROOT, 'docs', 'digits_demo', f'{family}_digits'))
     for key in ('val_accuracy', 'test_accuracy'):
       assert f'{100 * final[key]:.2f}%' in readme, (family, key)
+
+
+def test_the_gap_table_is_read_from_the_reference_logs_and_the_run_files():
+  """docs/time_to_accuracy: airbench94's own code and this project's, on the same images."""
+  folder = os.path.join(ROOT, 'docs/time_to_accuracy')
+  with open(os.path.join(folder, 'README.md')) as f:
+    text = f.read()
+  logs = sorted(n for n in os.listdir(os.path.join(folder, 'reference')) if n.endswith('.log'))
+  assert logs == ['seed0.log', 'seed1.log']
+  for name in logs:
+    with open(os.path.join(folder, 'reference', name)) as f:
+      # Its own table's last row: | run | eval | loss | acc | test | test with TTA | seconds |
+      row = next(line for line in f if '| eval |' in ' '.join(line.split()))
+    cells = [c.strip() for c in row.split('|')]
+    plain, tta = float(cells[5]), float(cells[6])
+    assert f"| `reference/{name}` | airbench94's | 50,000 | {plain:.2%} | {tta:.2%} |" in text
+  for run, images in (('airbench_train50k/seed0', '50,000'), ('airbench_train50k/seed1', '50,000'),
+                      ('airbench/seed0', '45,000')):
+    final = workdir_lib.read_final(os.path.join(folder, run))
+    assert (f"| `{run}` | this project's | {images} | {final['test_accuracy']:.2%} | "
+            f"{final['test_accuracy_tta']:.2%} |") in text, run
