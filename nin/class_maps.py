@@ -139,15 +139,16 @@ def plot_mosaic(canvas_u8, tile_labels, maps, class_names, path=None):
   return fig
 
 
-def write_pngs(run, dataset, which: str = 'latest', n: int = 8, grid: int = 3) -> list:
+def write_pngs(run, dataset, which: str = 'latest', n: int = 8, grid: int = 3,
+               transform=None) -> list:
   """eval.py --class_maps: the maps of the first `n` test images of `dataset`, and of a
   grid x grid mosaic of them (GAP head only), as PNGs in the run's workdir. Returns
-  their paths."""
+  their paths. `transform`: the run's input transform, if the caller has it."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   check_nin(run)
-  transform = transform_of(run, dataset)
+  transform = transform or transform_of(run, dataset)
   images, labels, names = test_images(run, max(n, grid * grid), dataset=dataset)
   probs, maps = compute(run, images[:n], transform=transform)
   paths = [os.path.join(run.workdir, f'class_maps_{which}.png')]

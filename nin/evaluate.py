@@ -125,8 +125,8 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
     cfg = cfg.copy_and_resolve_references()
     cfg.data_dir = data_dir
   dataset = data.load(cfg)
-  pipe = pipeline.Pipeline.from_config(dataset, mesh, run.config, augment=False,
-                                      transform=preprocess.for_run(run.config, workdir, dataset))
+  transform = preprocess.for_run(run.config, workdir, dataset)
+  pipe = pipeline.Pipeline.from_config(dataset, mesh, run.config, transform, augment=False)
   _, eval_fn = steps.compile_steps(run.config, mesh, dataset.num_classes, tta)
   result = steps.evaluate_split(eval_fn, run.state, pipe, split)
   p = steps.PREFIX[split]
@@ -153,7 +153,8 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
                    title=f'{run.config.model.name}, step {run.step}: '
                          f'{result[steps.PREFIX[split] + "_accuracy"]:.2%} {split} accuracy')
   if class_maps and jax.process_index() == 0:
-    result['class_map_pngs'] = class_maps_lib.write_pngs(run, dataset, which, class_maps)
+    result['class_map_pngs'] = class_maps_lib.write_pngs(run, dataset, which, class_maps,
+                                                         transform=transform)
   return result
 
 
