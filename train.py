@@ -37,4 +37,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  sys.exit(cli.main(main))
+  sys.exit(cli.main(main, joins_peers=True))

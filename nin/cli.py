@@ -9,18 +9,19 @@ program with its own --config or --workdir) defines no flag.
 
 A bad config, dataset or workdir prints one line naming the bad value and
 the valid choices (with `--verbosity=0`, or any value, the whole traceback and
-the libraries' logs instead), and exits with 2; a non-finite loss, or a disk that refuses
-a write during the run, exits with 1; a run stopped by a signal exits with
-128+N after saving a checkpoint.
+the libraries' logs instead), and exits with 2; a non-finite loss, a disk that refuses
+a write during the run, or another process of the run that died exits with 1; a run
+stopped by a signal exits with 128+N after saving a checkpoint.
 """
 import logging as std_logging
+import os
 import re
 import sys
 import warnings
 
 from absl import app, flags, logging
 
-from nin import errors, malloc, xla_flags
+from nin import errors, malloc, peer_failure, xla_flags
 
 EXIT_USAGE = 2
 # Library warnings that every normal run would print and no user can act on: TFDS
@@ -87,6 +88,17 @@ def run(fn):
     print(f'Error: cannot write {e.filename or "a file"}: {why}; nothing already saved was '
           f'removed: make room and run the same command again', file=sys.stderr, flush=True)
     return 1
+  except Exception as e:  # A collective whose peer process died (nin/peer_failure.py).
+    why = peer_failure.reason(str(e))
+    if why is None or _debugging():
+      raise
+    import jax  # Already initialised by the run that raised.
+    print(peer_failure.message(why, jax.process_index(), jax.process_count()),
+          file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    # Not sys.exit: JAX's exit-time shutdown would wait at a barrier the dead process
+    # never reaches, and abort this one with pages of runtime output.
+    os._exit(1)
   return code if isinstance(code, int) else 0
 
 
@@ -120,17 +132,23 @@ def _parse_flags(argv):
     sys.exit(EXIT_USAGE)
 
 
-def main(main_fn):
+def main(main_fn, joins_peers=False):
   """`absl.app.run` with quiet library logs (unless --verbosity is given).
 
   Before anything imports JAX, it applies the project's CPU XLA flag
   (nin/xla_flags.py); on a CPU-only Linux machine the process then restarts
   itself once with faster malloc settings (nin/malloc.py), before any flag is
   parsed. Both are process-level settings, so they live here, not in a library
-  import.
+  import. A tool that `joins_peers` (train.py, eval.py), started as one of
+  several processes, sends its stderr through nin/peer_failure.py's relay, so
+  that a dead peer is reported in one line (unless --verbosity is given).
   """
   xla_flags.configure()
   malloc.reexec_with_tunables()
+  if joins_peers and not any(a.startswith('--verbosity') for a in sys.argv):
+    from nin import distributed  # Imports JAX: only after the settings above.
+    if distributed.launched_as_several_processes():
+      peer_failure.start_relay()
   def quiet_main(argv):
     if not flags.FLAGS['verbosity'].present:
       logging.set_verbosity(logging.WARNING)

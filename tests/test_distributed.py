@@ -9,7 +9,7 @@ import time
 import pytest
 
 import runs
-from nin import distributed
+from nin import distributed, peer_failure
 
 
 @pytest.mark.parametrize('env,expected', [
@@ -144,3 +144,48 @@ def test_two_processes_killed_together_resume_to_the_two_device_metrics(tmp_path
   assert _comparable(two) == _comparable(one)
   for key in ('test_loss', 'test_accuracy', 'val_loss', 'val_accuracy', 'train_loss', 'step'):
     assert runs.final(two)[key] == runs.final(one)[key], key
+
+
+@pytest.mark.parametrize('victim', [0, 1])
+def test_a_process_whose_peer_died_says_so_in_one_line_and_the_run_resumes(tmp_path, victim):
+  """Killing process 0 takes the coordinator with it (JAX's runtime ends the survivor
+  from C++); killing process 1 fails the survivor's next collective in Python."""
+  workdir = str(tmp_path / 'two')
+  args = ('--config', 'configs/nin.py:smoke', '--config.num_epochs=100',
+          '--config.eval_every_epochs=1', '--config.log_every_steps=2')
+  procs = _start_two(args, workdir, _free_port())
+  ckpts = os.path.join(workdir, 'checkpoints')
+  deadline = time.time() + 180
+  while time.time() < deadline and all(p.poll() is None for p in procs) and not (
+      os.path.isdir(ckpts) and any(d.isdigit() for d in os.listdir(ckpts))):
+    time.sleep(0.05)
+  procs[victim].send_signal(signal.SIGKILL)
+  survivor = procs[1 - victim]
+  _, err = survivor.communicate(timeout=300)
+  procs[victim].wait()
+  assert procs[victim].returncode == -signal.SIGKILL and survivor.returncode != 0, err
+  lines = err.strip().splitlines()
+  assert len(lines) == 1, err  # No traceback, no runtime dump.
+  assert lines[0].startswith(f'Error: process {1 - victim} of 2 stopped: ') and lines[0].endswith(
+      'run the same command on every process to resume from the last checkpoint'), err
+  saved = max(int(d) for d in os.listdir(ckpts) if d.isdigit())
+  resumed = _start_two((*args, f'--config.num_train_steps={saved + 4}', '--allow_config_change'),
+                       workdir, _free_port())
+  outs = [p.communicate(timeout=300) for p in resumed]
+  assert [p.returncode for p in resumed] == [0, 0], outs
+  assert f'Resuming from step {saved}' in outs[0][0] and runs.final(workdir)['step'] == saved + 4
+
+
+@pytest.mark.parametrize('text,why', [
+    ('JaxRuntimeError: UNKNOWN: Gloo all-reduce failed: [external/gloo/gloo/transport/tcp/'
+     'pair.cc:538] Read error [127.0.0.1]:10973: Connection reset by peer',
+     'another process of the run is gone (connection reset by peer)'),
+    ('F1204 client.h:80] Terminating process because the JAX distributed service detected fatal '
+     'errors. absl::Status: UNAVAILABLE: Failed to send RPC to coordination service. Either the '
+     'leader task was preempted/died', 'process 0, which coordinates the run, is gone'),
+    ('F1204 client.h:80] Terminating process because the JAX distributed service detected fatal '
+     "errors. Barrier result: 'INTERNAL: Task 3 heartbeat timeout.", 'process 3 stopped answering'),
+    ('JaxRuntimeError: RESOURCE_EXHAUSTED: Out of memory allocating 4 GiB', None),
+])
+def test_the_failed_peer_is_read_from_the_runtime_text(text, why):
+  assert peer_failure.reason(text) == why
