@@ -12,7 +12,12 @@ with a warning. A save that the disk refuses (full, read-only) raises
 
 Readers (eval.py, notebooks) use `complete_steps`, `best_step`, `fits` and
 `read` instead of a `Checkpointer`: they look only at finished steps, change
-nothing in the workdir, and can run beside the train.py that writes it.
+nothing in the workdir, and can run beside the train.py that writes it. Not a
+read-only `CheckpointManager` either: opening one reads every step's metadata
+and scores, so one damaged step, or a step the running train.py deletes
+meanwhile, fails the whole open. Readers take each finalized step alone
+(Orbax's step listing), read its scores with Orbax's JSON handler, as the
+manager does, and choose the best as its BestN policy does (`best_record`).
 """
 import contextlib
 import json
@@ -53,15 +58,21 @@ def _damage(step_dir: str):
   state = os.path.join(step_dir, _STATE)
   if not os.path.isdir(state) or not os.listdir(state):
     return 'no saved state'
-  for rel in (_STEP_METADATA, os.path.join(_METRICS, _METRICS)):
-    path = os.path.join(step_dir, rel)
-    if os.path.exists(path):
-      try:
-        with open(path) as f:
-          json.load(f)
-      except (ValueError, UnicodeDecodeError, OSError):
-        return 'damaged metadata'
+  try:
+    with open(os.path.join(step_dir, _STEP_METADATA)) as f:
+      json.load(f)
+    if os.path.exists(os.path.join(step_dir, _METRICS)):
+      _metrics(step_dir)
+  except Exception:  # Orbax raises several types for a damaged file.
+    return 'damaged metadata'
   return None
+
+
+def _metrics(step_dir: str) -> dict:
+  """The validation scores saved with a step, read as a CheckpointManager reads them."""
+  handler = ocp.JsonCheckpointHandler(filename=_METRICS)
+  with contextlib.closing(ocp.Checkpointer(handler)) as reader:
+    return reader.restore(os.path.join(step_dir, _METRICS))
 
 
 def _best_metric(metrics):
@@ -93,9 +104,9 @@ def best_step(workdir: str, steps=None):
   scored = []
   for step in complete_steps(workdir) if steps is None else steps:
     try:
-      with open(os.path.join(_step_dir(workdir, step), _METRICS, _METRICS)) as f:
-        scored.append({'step': step, BEST_METRIC: float(json.load(f)[BEST_METRIC])})
-    except (OSError, ValueError, KeyError, TypeError):  # No score, or the step just went.
+      scored.append({'step': step,
+                     BEST_METRIC: float(_metrics(_step_dir(workdir, step))[BEST_METRIC])})
+    except Exception:  # No score, or the step just went (Orbax raises several types).
       continue
   best = best_record(scored)
   return best['step'] if best else None

@@ -28,6 +28,24 @@ def test_a_tie_in_validation_accuracy_goes_to_the_later_step_on_disk_and_in_the_
   assert checkpoint.best_record([]) is None
 
 
+def test_a_step_whose_scores_are_damaged_is_set_aside_alone_and_never_best(tmp_path, capsys):
+  workdir = str(tmp_path)
+  ckpt = checkpoint.Checkpointer(workdir, keep=3)
+  for step, accuracy in ((8, 0.5), (16, 0.75), (24, 0.625)):
+    ckpt.save(step, {'w': np.full((2,), step, np.float32)}, {'val_accuracy': accuracy})
+  ckpt.close()
+  assert checkpoint.best_step(workdir) == 16
+  with open(os.path.join(workdir, 'checkpoints', '16', 'metrics', 'metrics'), 'w') as f:
+    f.write('{"val_accuracy": 0.7')  # Cut short.
+  assert checkpoint.complete_steps(workdir) == [8, 24]
+  assert checkpoint.best_step(workdir) == 24
+  reopened = checkpoint.Checkpointer(workdir, keep=3)
+  assert 'Checkpoint at step 16 is unreadable (damaged metadata)' in capsys.readouterr().out
+  assert sorted(reopened.steps()) == [8, 24] and reopened.best_step() == 24
+  reopened.close()
+  assert len(os.listdir(os.path.join(workdir, 'corrupt_checkpoints'))) == 1
+
+
 def _snapshot(workdir):
   return sorted(os.path.relpath(os.path.join(d, f), workdir)
                 for d, _, files in os.walk(workdir) for f in files + ['.'])
