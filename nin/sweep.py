@@ -134,17 +134,21 @@ def build_config(run, root: str = ''):
   """The config a run's train.py command builds: its config file and variant, and its
   overrides as command-line text, parsed by ml_collections' config flags as train.py's."""
   root = root or _repo_root()
-  path, _, arg = run['config'].partition(':')
-  config = _load_module(os.path.join(root, path), 'config_module').get_config(arg or None)
-  for key in run['overrides']:  # A field the config lacks: one line naming it.
-    _check_field(config, key)
   argv = ['sweep', f"--config={os.path.join(root, run['config'])}"] + [
       a for a in command(run, '', root=root) if a.startswith('--config.')]
   flag_values = flags.FlagValues()  # Its own flags: nothing of this process's is touched.
   config_flags.DEFINE_config_file('config', flag_values=flag_values, sys_argv=argv)
-  with warnings.catch_warnings():  # ml_collections loads config files with load_module().
-    warnings.filterwarnings('ignore', 'the load_module', DeprecationWarning)
-    flag_values(argv)
+  try:
+    with warnings.catch_warnings():  # ml_collections loads config files with load_module().
+      warnings.filterwarnings('ignore', 'the load_module', DeprecationWarning)
+      flag_values(argv)
+  except (flags.Error, KeyError, AttributeError, TypeError, ValueError):
+    # ml_collections names only the last part of a misspelt field: name the whole of it.
+    path, _, arg = run['config'].partition(':')
+    config = _load_module(os.path.join(root, path), 'config_module').get_config(arg or None)
+    for key in run['overrides']:
+      _check_field(config, key)
+    raise
   return flag_values.config
 
 
