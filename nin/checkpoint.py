@@ -212,10 +212,7 @@ class Checkpointer:
       why = storage_problem(e)
       if why is None:
         raise
-      names = os.listdir(self.directory) if os.path.isdir(self.directory) else []
-      for name in names if jax.process_index() == 0 else ():
-        if name.endswith(_TMP_SUFFIX):
-          shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+      self._remove_partial_steps()
       kept = complete_steps(self.workdir)  # The failed manager's own list is stale.
       self._refused = StorageError(
           f'Cannot write the checkpoint of step {self._saving} in {self.directory}: {why}. '
@@ -223,6 +220,18 @@ class Checkpointer:
           f'({f"the latest: step {max(kept)}" if kept else "none yet"}); make room and run '
           f'the same command again to resume')
       raise self._refused from None
+
+  def _remove_partial_steps(self) -> None:
+    """Removes the temporary folders of refused saves, so that their space is free.
+
+    Orbax's writer threads may still be finishing when the refusal is raised (and
+    TensorStore creates the folders it writes into), so `close` removes them again
+    once every write has stopped.
+    """
+    names = os.listdir(self.directory) if os.path.isdir(self.directory) else []
+    for name in names if jax.process_index() == 0 else ():
+      if name.endswith(_TMP_SUFFIX):
+        shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
 
   def restore(self, target_state, step=None):
     """Restores `step` (default: the latest readable one) into the target's structure.
@@ -265,3 +274,6 @@ class Checkpointer:
     except Exception:
       if not reported:  # After a refused save, closing fails the same way: already said.
         raise
+    finally:
+      if self._refused is not None:
+        self._remove_partial_steps()
