@@ -90,12 +90,18 @@ def _step_dir(workdir: str, step: int) -> str:
   return os.path.join(workdir, workdir_lib.CHECKPOINTS, str(step))
 
 
+def finalized_steps(workdir: str) -> list:
+  """The steps Orbax has renamed into place, complete or not, oldest first."""
+  directory = os.path.join(workdir, workdir_lib.CHECKPOINTS)
+  return sorted(ocp.path.step.checkpoint_steps(directory)) if os.path.isdir(directory) else []
+
+
 def complete_steps(workdir: str) -> list:
   """The steps with a complete checkpoint, oldest first. Reads only: a step that a running
-  train.py is writing (a temporary folder) or deleting (its metadata gone) is not listed."""
-  directory = os.path.join(workdir, workdir_lib.CHECKPOINTS)
-  return sorted(step for step in ocp.path.step.checkpoint_steps(directory)  # Finalized ones.
-                if _damage(os.path.join(directory, str(step))) is None)
+  train.py is writing (a temporary folder, or just renamed and its metadata not yet
+  written) or deleting (its metadata gone) is not listed."""
+  return [step for step in finalized_steps(workdir)
+          if _damage(_step_dir(workdir, step)) is None]
 
 
 def best_step(workdir: str, steps=None):

@@ -68,12 +68,19 @@ def _restore(workdir, init, which, patience_sec=60.0):
   that fails twice while still complete does not fit the model.
   """
   deadline, failures = time.time() + patience_sec, collections.Counter()
+  settle = time.time() + 5.0  # How long an incomplete step may be one being replaced.
   target = None  # Initialised once, and only when there is a step to read into.
   while True:
     complete = checkpoint.complete_steps(workdir)
+    if not complete and checkpoint.finalized_steps(workdir) and time.time() < settle:
+      time.sleep(0.05)  # The only step is being replaced: its successor is nearly written.
+      continue
     if not complete:
       raise FileNotFoundError(f'{workdir} holds no checkpoint yet')
     step = checkpoint.best_step(workdir, complete) if which == 'best' else complete[-1]
+    if step is None and checkpoint.complete_steps(workdir) != complete and (
+        time.time() < deadline):
+      continue  # A step listed was superseded before its score was read: choose again.
     if step is None:
       raise FileNotFoundError(f'{workdir} holds no checkpoint with a validation score yet '
                               f'(the latest, step {complete[-1]}, has none): use --checkpoint=latest')
