@@ -148,7 +148,7 @@ def write_pngs(run, dataset, which: str = 'latest', n: int = 8, grid: int = 3,
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
   check_nin(run)
-  transform = transform or transform_of(run, dataset)
+  transform = transform_of(run, dataset) if transform is None else transform
   images, labels, names = test_images(run, max(n, grid * grid), dataset=dataset)
   probs, maps = compute(run, images[:n], transform=transform)
   paths = [os.path.join(run.workdir, f'class_maps_{which}.png')]

@@ -107,6 +107,12 @@ def _debugging() -> bool:
   return flags.FLAGS.is_parsed() and 'verbosity' in flags.FLAGS and flags.FLAGS['verbosity'].present
 
 
+def _verbosity_given(args) -> bool:
+  """`_debugging()` before flags are parsed: --verbosity or absl's short -v, any spelling."""
+  return any(a.startswith('-') and a.lstrip('-').split('=')[0] in ('verbosity', 'v')
+             for a in args)
+
+
 def _one_line(e: BaseException) -> str:
   """The informative line of a flag error (ml_collections nests whole tracebacks)."""
   lines = [l.strip() for l in str(e).replace('\\n', '\n').splitlines() if l.strip()]
@@ -145,7 +151,7 @@ def main(main_fn, joins_peers=False):
   """
   xla_flags.configure()
   malloc.reexec_with_tunables()
-  if joins_peers and not any(a.startswith('--verbosity') for a in sys.argv):
+  if joins_peers and not _verbosity_given(sys.argv[1:]):
     from nin import distributed  # Imports JAX: only after the settings above.
     if distributed.launched_as_several_processes():
       peer_failure.start_relay()

@@ -189,3 +189,11 @@ def test_a_process_whose_peer_died_says_so_in_one_line_and_the_run_resumes(tmp_p
 ])
 def test_the_failed_peer_is_read_from_the_runtime_text(text, why):
   assert peer_failure.reason(text) == why
+
+
+@pytest.mark.parametrize('args,given', [
+    (['--verbosity=0'], True), (['-v', '1'], True), (['--v=1'], True),
+    (['--config', 'configs/nin.py:smoke'], False), (['--workdir=v'], False)])
+def test_any_spelling_of_verbosity_keeps_the_runtime_output_whole(args, given):
+  from nin import cli
+  assert cli._verbosity_given(args) is given  # Read before flags are parsed: no relay then.
