@@ -44,6 +44,9 @@ def get_base_config():
   c.dataset.name = 'cifar10'      # cifar10 | cifar100 | digits | synthetic
   c.dataset.data_dir = ''         # TFDS data dir; '' means TFDS's default (~/tensorflow_datasets).
   c.dataset.manual_dir = ''       # Folder holding cifar-10-binary.tar.gz for offline preparation.
+  # CIFAR-10 from a folder ROOT/{train,test}/<class>/*.png|jpg instead of TFDS ('' : TFDS);
+  # decoded once and cached (nin/image_folder.py). TFDS and TensorFlow are then not needed.
+  c.dataset.image_dir = ''
   c.dataset.verify_checksum = True  # False: accept a manual_dir tarball that is not the official file.
   c.dataset.image_size = 32
   # Held out of the training split (fixed and class-balanced: nin.data.validation_indices):

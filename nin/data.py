@@ -1,4 +1,5 @@
-"""Datasets as uint8 arrays in host memory: CIFAR-10/100 (TFDS), digits, synthetic.
+"""Datasets as uint8 arrays in host memory: CIFAR-10/100 (TFDS or a folder of images),
+digits, synthetic.
 
 CIFAR is small (50k x 32x32x3 bytes = 150 MB), so each split is read once
 into memory and handed to `nin.pipeline`, which keeps it on the accelerator and
@@ -10,6 +11,8 @@ machine; offline, `data_dir` can point at an existing TFDS data dir, or
 (`cifar-100-binary.tar.gz`). Preparing once needs TensorFlow (the builders
 encode images with it); reading a prepared dataset does not: it goes through
 `tfds.data_source` (array_record files, PNGs decoded with Pillow).
+CIFAR-10 can also come from a folder of image files (`image_dir`:
+nin/image_folder.py), which needs neither TensorFlow nor TFDS.
 """
 import concurrent.futures
 import dataclasses
@@ -27,6 +30,9 @@ DATASETS = ('cifar10', 'cifar100', 'digits', 'synthetic')
 _URLS = {'cifar10': 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
          'cifar100': 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz'}
 _TARBALLS = {'cifar10': 'cifar-10-binary.tar.gz', 'cifar100': 'cifar-100-binary.tar.gz'}
+# CIFAR-10's classes in its label order (the TFDS builder's, the binary files').
+CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse',
+                   'ship', 'truck')
 
 
 SPLITS = ('train', 'validation', 'test')
@@ -99,6 +105,8 @@ def load(config) -> Dataset:
   elif config.name == 'synthetic':
     ds = synthetic(config.synthetic_train, config.synthetic_test, config.image_size,
                    config.get('synthetic_classes', 10))
+  elif config.image_dir:
+    ds = _image_folder(config.name, config.image_dir, config.image_size)
   else:
     ds = _tfds(config.name, config.data_dir or None, config.manual_dir or None,
                config.get('verify_checksum', True))
@@ -128,6 +136,15 @@ def _digits() -> Dataset:
   test, train = order[:300], order[300:]
   return Dataset('digits', images[train], labels[train], images[test], labels[test], 10,
                  [str(i) for i in range(10)])
+
+
+def _image_folder(name: str, root: str, image_size: int) -> Dataset:
+  if name != 'cifar10':
+    raise DataError(f'dataset.image_dir is read as CIFAR-10 (its class folders name its '
+                    f'labels); dataset.name={name!r} cannot use it: set dataset.name=cifar10')
+  from nin import image_folder  # Lazy: Pillow and the cache only when a folder is used.
+  xtr, ytr, xte, yte = image_folder.load(root, CIFAR10_CLASSES, image_size)
+  return Dataset(name, xtr, ytr, xte, yte, len(CIFAR10_CLASSES), list(CIFAR10_CLASSES))
 
 
 def synthetic(num_train: int, num_test: int, size: int, classes: int = 10) -> Dataset:

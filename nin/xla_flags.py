@@ -15,11 +15,21 @@ importing JAX:
 
     from nin import xla_flags; xla_flags.configure()
 """
+import importlib.metadata
 import importlib.util
 import os
 
 CPU_FLAGS = ('--xla_cpu_experimental_ynn_fusion_type=-individual_convolution',)
-_ACCELERATOR_PLUGINS = ('jax_cuda12_plugin', 'jax_cuda13_plugin', 'jax_rocm60_plugin', 'libtpu')
+# Plugins JAX may load without declaring an entry point (older CUDA plugins, Cloud TPU's).
+_ACCELERATOR_MODULES = ('jax_cuda12_plugin', 'jax_cuda13_plugin', 'libtpu')
+
+
+def accelerator_plugins() -> list:
+  """The GPU and TPU plugins of JAX installed here: what JAX itself discovers (the
+  `jax_plugins` entry points: CUDA and ROCm of any version), and the known modules."""
+  found = [ep.value for ep in importlib.metadata.entry_points(group='jax_plugins')]
+  return found + [m for m in _ACCELERATOR_MODULES
+                  if m not in found and importlib.util.find_spec(m)]
 
 
 def cpu_only() -> bool:
@@ -27,7 +37,7 @@ def cpu_only() -> bool:
   platforms = os.environ.get('JAX_PLATFORMS', '')
   if platforms:
     return platforms.split(',')[0].strip() == 'cpu'
-  return not any(importlib.util.find_spec(p) for p in _ACCELERATOR_PLUGINS)
+  return not accelerator_plugins()
 
 
 def configure() -> None:

@@ -1,0 +1,113 @@
+"""The one-call accelerator check (nin.device_check): its --tiny run on this CPU, and the
+settings that must not reach an accelerator."""
+import json
+import os
+import subprocess
+import sys
+
+import runs
+import test_image_folder
+from nin import device_parts, device_report
+
+
+def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
+  images = tmp_path / 'cifar'
+  test_image_folder.make_tree(str(images), per_class=(6, 2))
+  out = tmp_path / 'out'
+  env = dict(runs.env(), XDG_CACHE_HOME=str(tmp_path / 'cache'))
+  p = subprocess.run([sys.executable, '-m', 'nin.device_check', '--tiny', '--seeds=1',
+                      f'--out={out}', f'--image_dir={images}'],
+                     cwd=runs.ROOT, env=env, capture_output=True, text=True, timeout=900)
+  assert p.returncode == 0, p.stdout + p.stderr + (out / 'device_check.log').read_text()
+  res = json.loads((out / 'device_check.json').read_text())
+  parts = res['parts']
+  assert list(parts) == ['environment', 'gradients', 'bench', 'airbench', 'nin', 'googlenet',
+                         'peers']
+  assert all(p['status'] == 'ok' for p in parts.values()), parts
+  env_part = parts['environment']
+  assert env_part['platform'] == 'cpu' and env_part['tensorflow_imported'] is False
+  # On a CPU alone the project's CPU flag is set (runs.env sets XLA_FLAGS, so it is appended).
+  assert env_part['accelerator_plugins'] == [] and env_part['cpu_xla_flags_set'] is True
+  checks = parts['gradients']['checks']
+  assert [(c['dtype'], c['matmul_precision']) for c in checks] == [
+      ('float32', 'highest'), ('float32', 'default'), ('bfloat16', 'default')]
+  assert all(c['ok'] and c['max_error_over_max_gradient'] < c['tolerance'] for c in checks)
+  steps = parts['bench']['train_step']
+  assert {r['model'] for r in steps} == {'nin', 'airbench'}
+  for r in steps:
+    assert r['images_per_sec'] > 0 and 0 < r['fraction_of_peak']
+    assert set(r['matrix_product_operands']) == {'f32'}  # float32 steps: float32 products.
+  for part in ('airbench', 'nin', 'googlenet'):
+    [run] = parts[part]['runs']
+    assert run['step'] == 4 and 0 <= run['test_accuracy'] <= 1 and run['seed'] == 0
+    assert run['platform'] == 'cpu' and parts[part]['dtype'] == 'float32'
+  assert parts['nin']['runs'][0]['val_curve'][-1][1] == parts['nin']['runs'][0]['val_accuracy']
+  # PyTorch is not a dependency: without it, the part says so.
+  assert parts['peers'].get('skipped') or parts['peers'].get('train_step')
+  md = (out / 'device_check.md').read_text()
+  assert md == device_report.markdown(res)  # The summary is rendered from the JSON alone.
+  assert '**--tiny**' in md and '## nin: `nin.py:fast`, float32' in md
+  assert '===== googlenet' in (out / 'device_check.log').read_text()
+
+
+def test_a_part_past_its_budget_is_stopped_and_the_next_runs(tmp_path):
+  out = tmp_path / 'out'
+  p = subprocess.run([sys.executable, '-m', 'nin.device_check', '--tiny', '--seeds=3',
+                      '--parts=nin,environment', '--budget_sec=40', f'--out={out}'],
+                     cwd=runs.ROOT, env=runs.env(), capture_output=True, text=True, timeout=300)
+  assert p.returncode == 0, p.stderr
+  parts = json.loads((out / 'device_check.json').read_text())['parts']
+  # 40 s is less than the two parts' budgets: NiN gets its share (two thirds), which cannot
+  # hold three tiny runs with their compilations, and the environment part still runs.
+  nin = parts['nin']
+  assert nin['budget_sec'] < 30 and nin['wall_sec'] < 30 + 35  # Its share, and the grace.
+  assert len(nin.get('runs', [])) < 3
+  assert nin.get('stopped') or nin.get('interrupted') or nin['status'] == 'stopped at its budget'
+  assert parts['environment']['status'] == 'ok' and parts['environment']['platform'] == 'cpu'
+
+
+def test_bad_flags_are_one_line():
+  p = subprocess.run([sys.executable, '-m', 'nin.device_check', '--out=/tmp/x',
+                      '--parts=bench,gpu'], cwd=runs.ROOT, env=runs.env(),
+                     capture_output=True, text=True, timeout=120)
+  assert p.returncode == 2
+  assert p.stderr.strip() == ('Error: --parts=bench,gpu: unknown gpu; valid: environment, '
+                              'gradients, bench, airbench, nin, googlenet, peers')
+
+
+def test_hlo_matrix_products_are_counted_by_operand_type():
+  import jax
+  import jax.numpy as jnp
+  f = jax.jit(lambda a, b, k: (jnp.dot(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16),
+                                       preferred_element_type=jnp.float32),
+                               jax.lax.conv_general_dilated(
+                                   a[None, :, :, None], k, (1, 1), 'SAME',
+                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))))
+  text = f.lower(jnp.ones((16, 16)), jnp.ones((16, 16)), jnp.ones((3, 3, 1, 2))).compile().as_text()
+  counts = device_parts.hlo_dot_dtypes(text)
+  assert counts.get('bf16') == 1 and sum(counts.values()) == 2, counts
+
+
+def _fake_plugin(tmp_path):
+  """A distribution that declares a JAX plugin entry point, as jax-cuda*-plugin does."""
+  info = tmp_path / 'jax_fake_plugin-1.0.dist-info'
+  info.mkdir()
+  (info / 'METADATA').write_text('Metadata-Version: 2.1\nName: jax-fake-plugin\nVersion: 1.0\n')
+  (info / 'entry_points.txt').write_text('[jax_plugins]\nxla_fake = jax_fake_plugin\n')
+  return str(tmp_path)
+
+
+def test_cpu_settings_stay_off_where_an_accelerator_plugin_is_installed(tmp_path):
+  code = ('import os; from nin import malloc, xla_flags; xla_flags.configure(); '
+          'print(xla_flags.accelerator_plugins(), repr(os.environ.get("XLA_FLAGS", "")), '
+          'malloc.wanted())')
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('JAX_PLATFORMS', 'XLA_FLAGS', 'GLIBC_TUNABLES', 'NIN_XLA_FLAGS')}
+  env['PYTHONPATH'] = os.pathsep.join([_fake_plugin(tmp_path), runs.ROOT])
+  gpu = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                       cwd=runs.ROOT, timeout=60)
+  assert gpu.stdout.split() == ["['jax_fake_plugin']", "''", 'False'], gpu.stderr
+  # JAX_PLATFORMS=cpu overrides the plugin: the CPU settings apply again.
+  cpu = subprocess.run([sys.executable, '-c', code], env=dict(env, JAX_PLATFORMS='cpu'),
+                       capture_output=True, text=True, cwd=runs.ROOT, timeout=60)
+  assert 'ynn_fusion_type' in cpu.stdout, cpu.stderr
