@@ -79,7 +79,7 @@ def test_no_network_and_no_data_says_how_to_provide_it(tmp_path, monkeypatch):
     data.load(_cfg(data_dir=str(tmp_path)))
   msg = str(e.value)
   assert '\n' not in msg and 'cifar10 is not prepared in ' + str(tmp_path) in msg
-  for hint in ('internet', 'data_dir', 'manual_dir', 'cifar-10-binary.tar.gz'):
+  for hint in ('internet', 'data_dir', 'manual_dir', 'cifar-10-binary.tar.gz', 'image_dir'):
     assert hint in msg
 
 

@@ -57,3 +57,15 @@ def test_the_run_directory_contract_knows_only_files():
 @pytest.mark.parametrize('cli', ['train.py', 'eval.py'])
 def test_the_clis_are_flag_parsing_around_the_library(cli):
   assert all(m.startswith('nin') for m in _project_imports(ROOT / cli))
+
+
+def test_the_device_checks_parent_process_imports_no_jax():
+  """nin.device_check's parent runs each part in a process of its own, which must have the
+  accelerator to itself: the parent (and the image-folder decoding it does) never imports JAX."""
+  import subprocess
+  import sys
+  code = ('import sys; import nin.cli, nin.data, nin.device_check, nin.device_report, '
+          'nin.image_folder; print(sorted(m for m in sys.modules if m.split(".")[0] == "jax"))')
+  p = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                     timeout=120)
+  assert p.stdout.strip() == '[]', p.stderr
