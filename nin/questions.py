@@ -3,7 +3,9 @@
 A sweep file may define `get_questions(arg)`: pairs of its groups, A and B, that
 differ in one thing (nin.sweep keeps them in sweep.json). Each is answered from
 the finished runs: mean A minus mean B in accuracy, paired by seed (nin.stats),
-and a verdict that names a side only when the interval excludes zero.
+with its p-value adjusted for the report's other questions (Holm), and a verdict
+that names a side only when the interval excludes zero and the adjusted p is
+below 0.05, worded as holding at the budget the runs were trained at.
 """
 
 from nin import stats, sweep
@@ -20,7 +22,9 @@ def load(root: str) -> list:
 
 
 def answer(questions: list, runs: list, rows: list) -> list:
-  """Each question's difference A - B (test and validation accuracy) with its interval and verdict."""
+  """Each question's difference A - B (test and validation accuracy) with its interval, its
+  p-value adjusted for the report's other questions (Holm), the seeds each side won, and a
+  verdict bounded by the budget it was measured at."""
   by_group = {r['group']: r for r in rows}
   answers = []
   for q in questions:
@@ -28,19 +32,59 @@ def answer(questions: list, runs: list, rows: list) -> list:
     values = {}
     for side in ('a', 'b'):
       done = [r for r in runs if r['group'] == q[side] and r['status'] == 'finished']
-      for key in ('test_accuracy', 'val_accuracy'):
-        values[side, key] = {r['seed']: r['final'][key] for r in done}
+      for key in ('test_accuracy', 'val_accuracy', 'test_accuracy_tta'):
+        values[side, key] = {r['seed']: r['final'][key] for r in done
+                             if r['final'].get(key) is not None}
     if all(values[side, 'test_accuracy'] for side in ('a', 'b')):
-      for key in ('test_accuracy', 'val_accuracy'):
-        out[key] = stats.difference(values['a', key], values['b', key])
-      out['verdict'] = stats.verdict(out['test_accuracy'], q['a'], q['b'])
-    else:
-      out['verdict'] = 'no finished run on one side'
+      for key in ('test_accuracy', 'val_accuracy', 'test_accuracy_tta'):
+        if values['a', key] and values['b', key]:
+          out[key] = stats.difference(values['a', key], values['b', key])
+      out['budget'] = budget(*(next(r for r in runs if r['group'] == q[side]
+                                    and r['status'] == 'finished') for side in ('a', 'b')))
     for side in ('a', 'b'):
       row = by_group.get(q[side], {})
       out[side + '_size'] = {k: row.get(k) for k in ('params', 'macs')}
     answers.append(out)
+  tests = [a.get('test_accuracy', {}).get('p') for a in answers]
+  for a, p in zip(answers, stats.holm(tests)):
+    if 'test_accuracy' not in a:
+      a['verdict'] = 'no finished run on one side'
+      continue
+    a['test_accuracy']['p_holm'] = p
+    a['verdict'] = stats.verdict(a['test_accuracy'], a['a'], a['b'],
+                                 p if len(answers) > 1 else None, a['budget'])
   return answers
+
+
+def budget(run_a, run_b) -> str:
+  """What a question's runs were trained with, in a verdict's words: the two nets' widths,
+  the epochs and the training images ('nin at 1/8 width against plain_matched at widths
+  12/24/40, 5 epochs, 45,000 images')."""
+  from nin.validate import DATASET_SPECS
+  if 'config' not in run_a or 'config' not in run_b:
+    return ''
+  config, final = run_a['config'], run_a['final']
+  d = config.dataset
+  n_train = DATASET_SPECS[d.name][2] or d.synthetic_train
+  images = n_train - d.validation_examples
+  if d.num_train > 0:
+    images = min(images, d.num_train)
+  return (f"{_width(run_a)} against {_width(run_b)}, {final['epochs']:.3g} epochs, "
+          f"{images:,} images")
+
+
+def _width(run) -> str:
+  m = run['config'].model
+  if m.get('stages'):  # The 3x3 nets: each stage's width.
+    return f"{run['group']} at widths {'/'.join(str(s[0]) for s in m.stages)}"
+  if m.get('widths'):   # airbench's net.
+    return f"{run['group']} at widths {'/'.join(str(w) for w in m.widths)}"
+  divisor = m.get('width_divisor', 1)
+  return f"{run['group']} at {f'1/{divisor} width' if divisor > 1 else 'full width'}"
+
+
+def _ratio(a, b) -> str:
+  return '—' if not a or not b else f'{a / b:.2f}x'
 
 
 def _fmt_diff(d) -> str:
@@ -52,20 +96,37 @@ def _fmt_diff(d) -> str:
 def section(answers: list) -> list:
   if not answers:
     return []
+  tta = any('test_accuracy_tta' in q for q in answers)
   lines = ['## Questions', '',
            'Each question compares two groups, A and B, that differ in one thing. The difference '
            'is mean A minus mean B in accuracy points with its 95% interval, paired by seed '
            '(Student\'s t over the per-seed differences; Welch\'s interval where the seeds do '
-           'not pair). A verdict names a side only when the test interval excludes zero.', '',
-           '| question | A | B | params A / B | mult-adds A / B | test: A - B [95%] '
-           '| validation: A - B [95%] | seeds | verdict |',
-           '|---|---|---|---:|---:|---:|---:|---:|---|']
+           'not pair). ' + (
+               'p: its two-sided p-value, adjusted by Holm\'s method for the '
+               f'{len(answers)} questions of this report (the chance of any false finding '
+               'among them stays under 5%). A verdict names a side only when the test interval '
+               'excludes zero and the adjusted p is below 0.05' if len(answers) > 1 else
+               'p: its two-sided p-value (one question: nothing to adjust for). A verdict names '
+               'a side only when the test interval excludes zero') +
+           ', and holds at the budget it names: another width, schedule or data size may rank '
+           'the nets otherwise. Won: the seeds on which A scored above B, of the pairs.'
+           + (' TTA: the same difference with test-time augmentation.' if tta else ''), '',
+           '| question | A | B | params A / B | mult-adds A / B | test: A - B [95%] | p (Holm) '
+           '| won |' + (' test, TTA: A - B [95%] |' if tta else '')
+           + ' validation: A - B [95%] | seeds | verdict |',
+           '|---|---|---|---:|---:|---:|---:|---:|' + ('---:|' if tta else '') + '---:|---:|---|']
   for q in answers:
     a, b = q['a_size'], q['b_size']
-    sizes = [f"{_fmt(a[k], ',')} / {_fmt(b[k], ',')}" for k in ('params', 'macs')]
+    sizes = [f"{_fmt(a[k], ',')} / {_fmt(b[k], ',')} ({_ratio(a[k], b[k])})"
+             for k in ('params', 'macs')]
     test, val = (_fmt_diff(q[k]) if k in q else '—' for k in ('test_accuracy', 'val_accuracy'))
-    n = (f"{q['test_accuracy']['n']}{' paired' if q['test_accuracy']['paired'] else ''}"
-         if 'test_accuracy' in q else '—')
+    t = q.get('test_accuracy', {})
+    p = _fmt(t.get('p_holm', t.get('p')), '.2g')
+    won = f"{t['a_won']} of {t['n']}" if 'a_won' in t else '—'
+    n = f"{t['n']}{' paired' if t['paired'] else ''}" if t else '—'
+    with_tta = (f" {_fmt_diff(q['test_accuracy_tta']) if 'test_accuracy_tta' in q else '—'} |"
+                if tta else '')
     lines.append(f"| **{q['id']}** {q['question']} | {q['a']} | {q['b']} | {sizes[0]} "
-                 f"| {sizes[1]} | {test} | {val} | {n} | {q['verdict']} |")
+                 f"| {sizes[1]} | {test} | {p} | {won} |{with_tta} {val} | {n} "
+                 f"| {q['verdict']} |")
   return lines + ['']

@@ -279,6 +279,7 @@ def markdown(root: str, runs: list, rows: list, answers=()) -> str:
   if len(versions) > 1:
     lines += [f'> **Warning: the runs of this table ran with different library versions** '
               f'({len(versions)} sets: {"; ".join(versions)}).', '']
+  lines += _provenance_warnings(rows, finished)
   commits = sorted({(p['commit'] or 'not a git checkout')[:12]
                     + (' with uncommitted changes' if p['dirty'] else '') for p in known})
   lines += [f'- Runs: {len(finished)} of {len(runs)} finished.',
@@ -337,6 +338,25 @@ def markdown(root: str, runs: list, rows: list, answers=()) -> str:
     lines += ['Each run: training loss and learning rate, validation accuracy.', '']
     lines += [f"![{r['name']}]({plots.curve_file(r)})" for r in curves] + ['']
   return '\n'.join(lines)
+
+
+def _provenance_warnings(rows, finished) -> list:
+  """Per group, the finished runs whose code cannot be named: started from a tree with
+  uncommitted changes, or finished before runs recorded their provenance."""
+  notes = []
+  for row in rows:
+    members = [r for r in finished if r['group'] == row['group']]
+    dirty = sum(bool(r['final'].get('provenance') and r['final']['provenance']['dirty'])
+                for r in members)
+    unknown = sum(not r['final'].get('provenance') for r in members)
+    parts = ([f'{dirty} from a tree with uncommitted changes'] if dirty else []) + (
+        [f'{unknown} with no provenance record'] if unknown else [])
+    if parts:
+      notes.append(f"{row['group']}: {' and '.join(parts)} (of {len(members)})")
+  if not notes:
+    return []
+  return [f'> **Warning: some runs cannot be traced to a commit**: {"; ".join(notes)}. '
+          f'Their code is not known exactly.', '']
 
 
 def _predictions_section(finished) -> list:

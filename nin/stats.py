@@ -8,7 +8,9 @@ finding only when its 95% interval excludes zero (`verdict`).
 - `difference`: the difference of two groups' means, paired by seed where the
   groups share seeds (each seed fixes the initialisation and data order of its
   runs, so the paired differences cancel what the seed does to both), Welch's
-  interval otherwise.
+  interval otherwise; with its two-sided p-value, and the seeds on which A beat B.
+- `holm`: p-values adjusted for asking several questions of one report (Holm's
+  step-down method: the chance of any false finding among them stays under 5%).
 - `binomial_se`: the sampling error of one run's accuracy on a finite test set.
 - `levelled_off`: whether a validation curve had stopped rising.
 """
@@ -47,34 +49,66 @@ def difference(a_by_seed: dict, b_by_seed: dict, level: float = LEVEL) -> dict:
   """
   common = sorted(set(a_by_seed) & set(b_by_seed))
   if len(common) >= 2:
-    d = mean_interval([a_by_seed[s] - b_by_seed[s] for s in common], level)
-    return {**d, 'paired': True}
+    diffs = [a_by_seed[s] - b_by_seed[s] for s in common]
+    d = mean_interval(diffs, level)
+    sd = float(np.std(diffs, ddof=1))
+    return {**d, 'paired': True, 'p': _p_value(d['mean'], sd / math.sqrt(len(diffs)),
+                                                len(diffs) - 1),
+            'a_won': sum(x > 0 for x in diffs), 'b_won': sum(x < 0 for x in diffs)}
   a, b = (np.asarray(list(x.values()), float) for x in (a_by_seed, b_by_seed))
   if a.size == 0 or b.size == 0:
     raise ValueError('difference needs at least one value in each group')
   mean = float(a.mean() - b.mean())
   out = {'mean': mean, 'half_width': None, 'low': None, 'high': None,
-         'n': int(min(a.size, b.size)), 'paired': False}
+         'n': int(min(a.size, b.size)), 'paired': False, 'p': None}
   if a.size < 2 or b.size < 2:
     return out
   va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
   se = math.sqrt(va + vb)
   if se == 0:
-    return {**out, 'half_width': 0.0, 'low': mean, 'high': mean}
+    return {**out, 'half_width': 0.0, 'low': mean, 'high': mean, 'p': _p_value(mean, 0.0, 1)}
   dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
   half = t_quantile(dof, level) * se
-  return {**out, 'half_width': half, 'low': mean - half, 'high': mean + half}
+  return {**out, 'half_width': half, 'low': mean - half, 'high': mean + half,
+          'p': _p_value(mean, se, dof)}
 
 
-def verdict(d: dict, a: str, b: str) -> str:
-  """A finding in words, only when the interval excludes zero."""
+def _p_value(mean: float, se: float, dof: float) -> float:
+  """Two-sided p-value of Student's t test that the difference is zero: below 0.05
+  exactly when the 95% interval excludes zero."""
+  if se == 0:
+    return 0.0 if mean != 0 else 1.0
+  return float(2 * scipy_stats.t.sf(abs(mean / se), dof))
+
+
+def holm(p_values) -> list:
+  """Holm's step-down adjustment of several p-values (None: no test, left out and kept None).
+
+  With m tests sorted by p, the i-th smallest (from 1) is multiplied by m - i + 1, each
+  adjusted value is at least the one before it, and none exceeds 1. Rejecting where the
+  adjusted p is below 0.05 keeps the chance of any false finding among the m under 5%.
+  """
+  tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+  m, adjusted, running = len(tested), list(p_values), 0.0
+  for rank, (p, i) in enumerate(tested):
+    running = max(running, min(1.0, (m - rank) * p))
+    adjusted[i] = running
+  return adjusted
+
+
+def verdict(d: dict, a: str, b: str, p_adjusted=None, budget: str = '') -> str:
+  """A finding in words, only when the interval excludes zero and, where the question is
+  one of several (`p_adjusted`: its Holm-adjusted p-value), the adjusted p is below 0.05.
+  `budget` says what the finding is bounded by (width, epochs, images)."""
+  at = f'at this budget ({budget})' if budget else 'at this budget'
   if d.get('low') is None:
     return 'no interval (fewer than two seeds)'
-  if d['low'] > 0:
-    return f'{a} is ahead'
-  if d['high'] < 0:
-    return f'{b} is ahead'
-  return 'not resolved at this budget (the interval contains zero)'
+  if d['low'] <= 0 <= d['high']:
+    return f'not resolved {at} (the interval contains zero)'
+  if p_adjusted is not None and p_adjusted >= 1 - LEVEL:
+    return (f'not resolved once adjusted for the questions asked (Holm p = {p_adjusted:.2g}; '
+            f'unadjusted, the interval excludes zero)')
+  return f'{a if d["low"] > 0 else b} is ahead {at}'
 
 
 def binomial_se(accuracy: float, n: int) -> float:

@@ -47,8 +47,10 @@ def test_welch_difference_when_seeds_do_not_pair():
 
 
 def test_verdict_names_a_side_only_when_the_interval_excludes_zero():
-  assert stats.verdict({'low': 0.001, 'high': 0.02}, 'nin', 'plain') == 'nin is ahead'
-  assert stats.verdict({'low': -0.03, 'high': -0.01}, 'nin', 'plain') == 'plain is ahead'
+  assert stats.verdict({'low': 0.001, 'high': 0.02}, 'nin', 'plain') == \
+      'nin is ahead at this budget'
+  assert stats.verdict({'low': -0.03, 'high': -0.01}, 'nin', 'plain',
+                       budget='nin at 1/8 width') == 'plain is ahead at this budget (nin at 1/8 width)'
   assert stats.verdict({'low': -0.01, 'high': 0.02}, 'nin', 'plain').startswith('not resolved')
   assert stats.verdict({'low': 0.0, 'high': 0.02}, 'nin', 'plain').startswith('not resolved')
   assert stats.verdict({'low': None, 'high': None}, 'nin', 'plain').startswith('no interval')
@@ -67,3 +69,36 @@ def test_levelled_off_reads_the_last_fifth_of_training():
   assert stats.levelled_off(flat) is True      # 69.5% -> 70.1%: within a point.
   assert stats.levelled_off([(1, 0.3), (5, 0.5)]) is None  # One evaluation in the last fifth.
   assert stats.levelled_off([]) is None
+
+
+def test_holm_adjustment_against_values_worked_by_hand():
+  # Sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04, raised to
+  # the 0.06 before it (adjusted values never fall); None is no test and counts for nothing.
+  assert stats.holm([0.01, 0.04, 0.03, None, 0.005]) == pytest.approx(
+      [0.03, 0.06, 0.06, None, 0.02])
+  assert stats.holm([0.2, 0.01]) == pytest.approx([0.2, 0.02])
+  assert stats.holm([0.6, 0.5]) == pytest.approx([1.0, 1.0])  # Capped at 1.
+  assert stats.holm([0.03]) == pytest.approx([0.03])        # One test: nothing to adjust.
+  assert stats.holm([]) == []
+
+
+def test_p_values_are_students_and_welchs_and_seeds_won_are_counted():
+  from scipy import stats as scipy_stats
+  a = {0: 0.60, 1: 0.70, 2: 0.65, 3: 0.61}
+  b = {0: 0.55, 1: 0.66, 2: 0.66, 3: 0.58}
+  d = stats.difference(a, b)
+  expected = scipy_stats.ttest_rel(list(a.values()), list(b.values())).pvalue
+  assert d['p'] == pytest.approx(expected) and (d['a_won'], d['b_won']) == (3, 1)
+  # p < 0.05 exactly when the 95% interval excludes zero.
+  assert (d['p'] < 0.05) == (d['low'] > 0 or d['high'] < 0)
+  x, y = {0: 1.0, 1: 2.0, 2: 3.0}, {10: 2.0, 11: 4.0, 12: 6.0, 13: 8.0}
+  welch = stats.difference(x, y)
+  assert welch['p'] == pytest.approx(scipy_stats.ttest_ind(
+      list(x.values()), list(y.values()), equal_var=False).pvalue)
+
+
+def test_a_finding_that_does_not_survive_the_adjustment_is_not_a_verdict():
+  d = {'low': 0.001, 'high': 0.02}  # The interval alone excludes zero (unadjusted p < 0.05).
+  assert stats.verdict(d, 'a', 'b', p_adjusted=0.04) == 'a is ahead at this budget'
+  assert stats.verdict(d, 'a', 'b', p_adjusted=0.06).startswith(
+      'not resolved once adjusted for the questions asked (Holm p = 0.06')
