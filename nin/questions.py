@@ -130,3 +130,32 @@ def section(answers: list) -> list:
                  f"| {sizes[1]} | {test} | {p} | {won} |{with_tta} {val} | {n} "
                  f"| {q['verdict']} |")
   return lines + ['']
+
+
+def chosen_learning_rates(rows: list) -> list:
+  """For a learning-rate grid (groups named 'group@lr<rate>'): per group, each rate's mean
+  validation accuracy and the rate that scored best, [{'group', 'rates', 'chosen'}]. The
+  choice reads validation accuracy only, never the test split."""
+  grid = {}
+  for row in rows:
+    group, sep, rate = row['group'].partition('@lr')
+    if sep and row.get('val_accuracy_mean') is not None:
+      grid.setdefault(group, {})[float(rate)] = row['val_accuracy_mean']
+  return [{'group': g, 'rates': rates, 'chosen': max(rates, key=rates.get)}
+          for g, rates in grid.items()]
+
+
+def learning_rate_section(choices: list) -> list:
+  if not choices:
+    return []
+  rates = sorted({r for c in choices for r in c['rates']})
+  lines = ['## Learning rates chosen on validation', '',
+           'Mean validation accuracy of each group at each peak learning rate of the grid; '
+           'the chosen rate is the best (bold). The test split plays no part in it.', '',
+           '| group | ' + ' | '.join(f'{r:g}' for r in rates) + ' | chosen |',
+           '|---|' + '---:|' * len(rates) + '---:|']
+  for c in choices:
+    cells = [('**{:.2%}**' if r == c['chosen'] else '{:.2%}').format(c['rates'][r])
+             if r in c['rates'] else '—' for r in rates]
+    lines.append(f"| {c['group']} | " + ' | '.join(cells) + f" | {c['chosen']:g} |")
+  return lines + ['']

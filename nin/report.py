@@ -293,6 +293,7 @@ def markdown(root: str, runs: list, rows: list, answers=()) -> str:
             'the test split is evaluated once, at the end of each run.',
             '']
   lines += questions.section(answers)
+  lines += questions.learning_rate_section(questions.chosen_learning_rates(rows))
   lines += ['## Groups', '',
             '| group | model | params | effective params | mult-adds | params, mult-adds vs '
             'first of family | seeds | validation accuracy | test accuracy | test accuracy, TTA '
@@ -394,7 +395,8 @@ def write_report(root: str, figures: bool = True) -> str:
   with open(os.path.join(root, 'report.md'), 'w') as f:
     f.write(text)
   with open(os.path.join(root, 'report.json'), 'w') as f:
-    json.dump({'groups': rows, 'questions': answers}, f, indent=1)
+    json.dump({'groups': rows, 'questions': answers,
+               'learning_rates': questions.chosen_learning_rates(rows)}, f, indent=1)
   return text
 
 

@@ -167,3 +167,20 @@ def test_the_gap_table_is_read_from_the_reference_logs_and_the_run_files():
     final = workdir_lib.read_final(os.path.join(folder, run))
     assert (f"| `{run}` | this project's | {images} | {final['test_accuracy']:.2%} | "
             f"{final['test_accuracy_tta']:.2%} |") in text, run
+
+
+def test_a_learning_rate_grid_names_each_groups_best_rate_on_validation(tmp_path):
+  root = str(tmp_path / 'grid')
+  # nin is best at 1.5 on validation; plain at 0.75 (its test figures would say otherwise:
+  # _fake_run's test accuracy is validation's minus one point, so they cannot decide).
+  for group, finals in (('nin', {0.75: 0.60, 1.5: 0.66, 3.0: 0.62}),
+                        ('plain', {0.75: 0.71, 1.5: 0.70, 3.0: 0.40})):
+    for rate, val in finals.items():
+      for seed in (0, 1):
+        _fake_run(root, f'{group}@lr{rate:g}', seed, [(10, val + 0.01 * seed)], {})
+  text = report.write_report(root, figures=False)
+  with open(os.path.join(root, 'report.json')) as f:
+    chosen = {c['group']: c['chosen'] for c in json.load(f)['learning_rates']}
+  assert chosen == {'nin': 1.5, 'plain': 0.75}
+  assert '| nin | 60.50% | **66.50%** | 62.50% | 1.5 |' in text
+  assert '| plain | **71.50%** | 70.50% | 40.50% | 0.75 |' in text

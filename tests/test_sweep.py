@@ -208,17 +208,32 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   """configs/sweeps/questions.py: every question names two of its groups, and the sizes
   its docstring states hold (the 3x3 net within 5% of NiN's mult-adds at both scales)."""
   from nin import report, sweep as sweep_lib
-  for variant in ('', 'cpu', 'smoke'):
+  for variant in ('', 'cpu', 'ladder', 'smoke'):
     spec = 'configs/sweeps/questions.py' + (f':{variant}' if variant else '')
     runs_ = sweep_lib.load_sweep(spec)
     asked = sweep_lib.load_questions(spec, runs_)
     assert len({r['seed'] for r in runs_}) == (2 if variant == 'smoke' else 5)
-    assert {q['id'] for q in asked} >= {'Q1a', 'Q1b', 'Q3', 'Q5'}
-    if variant in ('', 'cpu'):
+    assert {q['id'] for q in asked} >= {'Q1a', 'Q1c', 'Q1b', 'Q3', 'Q3c', 'Q5'}
+    if variant in ('', 'cpu', 'ladder'):
       size = {r['group']: report.model_size(sweep_lib.build_config(r))
-              for r in runs_ if r['seed'] == 0 and r['group'] in ('nin', 'plain_matched')}
-      ratio = size['plain_matched']['macs'] / size['nin']['macs']
-      assert 0.95 <= ratio <= 1.05, (variant, ratio)
+              for r in runs_ if r['seed'] == 0 and r['group'] in (
+                  'nin', 'plain_matched', 'plain_params', 'nin_relu_only_params')}
+      # Matched as the docstring says, within 5%, at every rung of the ladder.
+      for group, key in (('plain_matched', 'macs'), ('plain_params', 'params'),
+                         ('nin_relu_only_params', 'params')):
+        ratio = size[group][key] / size['nin'][key]
+        assert 0.95 <= ratio <= 1.05, (variant, group, ratio)
+  ladder = {r['group']: sweep_lib.build_config(r) for r in sweep_lib.load_sweep(
+      'configs/sweeps/questions.py:ladder') if r['seed'] == 0}
+  assert report.model_size(ladder['nin'])['params'] == 64_132
+  assert all(c.num_epochs == 9.9 for c in ladder.values())
+  # The learning-rate grid: every CPU group at each rate, two seeds, no questions.
+  grid = sweep_lib.load_sweep('configs/sweeps/questions.py:lr_grid')
+  assert sweep_lib.load_questions('configs/sweeps/questions.py:lr_grid', grid) == []
+  assert len(grid) == 7 * 3 * 2 and {r['seed'] for r in grid} == {0, 1}
+  nin_grid = {sweep_lib.build_config(r).optimizer.learning_rate: r['group'] for r in grid
+              if r['group'].startswith('nin@') and r['seed'] == 0}
+  assert nin_grid == {0.75: 'nin@lr0.75', 1.5: 'nin@lr1.5', 3.0: 'nin@lr3'}
   cpu = {r['group']: sweep_lib.build_config(r) for r in sweep_lib.load_sweep(
       'configs/sweeps/questions.py:cpu') if r['seed'] == 0}
   assert report.model_size(cpu['nin'])['params'] == 17_244
