@@ -48,11 +48,14 @@ def answer(questions: list, runs: list, rows: list) -> list:
   tests = [a.get('test_accuracy', {}).get('p') for a in answers]
   for a, p in zip(answers, stats.holm(tests)):
     if 'test_accuracy' not in a:
-      a['verdict'] = 'no finished run on one side'
+      a['verdict'], a['ahead'] = 'no finished run on one side', None
       continue
     a['test_accuracy']['p_holm'] = p
     a['verdict'] = stats.verdict(a['test_accuracy'], a['a'], a['b'],
                                  p if len(answers) > 1 else None, a['budget'])
+    # The side the verdict names ('a', 'b'), or None: what nin.ladder compares across budgets.
+    a['ahead'] = (None if ' is ahead' not in a['verdict']
+                  else 'a' if a['test_accuracy']['low'] > 0 else 'b')
   return answers
 
 

@@ -184,3 +184,33 @@ def test_a_learning_rate_grid_names_each_groups_best_rate_on_validation(tmp_path
   assert chosen == {'nin': 1.5, 'plain': 0.75}
   assert '| nin | 60.50% | **66.50%** | 62.50% | 1.5 |' in text
   assert '| plain | **71.50%** | 70.50% | 40.50% | 0.75 |' in text
+
+
+def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):
+  from nin import ladder
+  asked = [{'id': 'Q1', 'question': 'a or b?', 'a': 'a', 'b': 'b'},
+           {'id': 'Q2', 'question': 'a or c?', 'a': 'a', 'b': 'c'}]
+  # Budget 1: a is ahead of b on every seed, c ties with a. Budget 2: b is ahead of a.
+  finals = {'small': {'a': [0.60, 0.70, 0.65], 'b': [0.55, 0.66, 0.60], 'c': [0.62, 0.66, 0.67]},
+            'large': {'a': [0.80, 0.81, 0.79], 'b': [0.85, 0.86, 0.84], 'c': [0.70, 0.71, 0.70]}}
+  roots = []
+  for budget, groups in finals.items():
+    root = str(tmp_path / budget)
+    names = []
+    for group, values in groups.items():
+      for seed, v in enumerate(values):
+        _fake_run(root, group, seed, [(10, v + 0.01)], {})  # Test accuracy: v.
+        names.append({'group': group, 'seed': seed, 'name': f'{group}/seed{seed}'})
+    with open(os.path.join(root, 'sweep.json'), 'w') as f:
+      json.dump({'sweep': 'x', 'questions': asked, 'runs': names}, f)
+    roots.append(root)
+  small, large = (ladder.answers(r) for r in roots)
+  assert (small['Q1']['ahead'], large['Q1']['ahead']) == ('a', 'b')
+  assert (small['Q2']['ahead'], large['Q2']['ahead']) == (None, 'a')
+  assert ladder.movement([small['Q1'], large['Q1']]).startswith('the ranking moved')
+  assert ladder.movement([small['Q2'], large['Q2']]) == 'a side is ahead at some budgets only'
+  assert ladder.movement([large['Q2'], large['Q2']]) == 'the same side is ahead at every budget'
+  assert ladder.movement([small['Q2'], None]) == 'not resolved at any budget'
+  text = ladder.markdown(roots)
+  assert '| **Q1** a or b? (A: a, B: b) | +4.67 [+3.23, +6.10], p 0.01: a is ahead' in text
+  assert text.rstrip().endswith('| a side is ahead at some budgets only |')
