@@ -27,7 +27,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from nin import layers, pooling
+from nin import batch_norm, layers, pooling, whitening
 
 class Plain(nn.Module):
   num_classes: int = 10
@@ -84,7 +84,7 @@ class Airbench(nn.Module):
   times `logit_scale`. Convs have no bias; BatchNorm has a bias but no scale,
   epsilon 1e-12 and momentum 0.6 (running averages that follow the last few
   batches), as in airbench. The whitening filters come from the training
-  images (`nin.layers.whitening_kernel`, set by the registry's data fit).
+  images (`nin.whitening.whitening_kernel`, set by the registry's data fit).
   """
   num_classes: int = 10
   widths: Sequence[int] = (64, 256, 256)
@@ -98,7 +98,7 @@ class Airbench(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     gelu = lambda y: nn.gelu(y, approximate=False)  # PyTorch's nn.GELU: the exact erf form.
-    x = layers.PatchWhitening(self.whiten_kernel_size, dtype=self.dtype, name='whiten')(x)
+    x = whitening.PatchWhitening(self.whiten_kernel_size, dtype=self.dtype, name='whiten')(x)
     x = gelu(x)
     for g, width in enumerate(self.widths, 1):
       for j in (1, 2):
@@ -106,7 +106,7 @@ class Airbench(nn.Module):
                     dtype=self.dtype, name=f'group{g}_conv{j}')(x)
         if j == 1:
           x = pooling.max_pool_blocks(x, 2)
-        x = layers.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+        x = batch_norm.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                              epsilon=1e-12, use_scale=False, dtype=self.dtype,
                              name=f'group{g}_bn{j}')(x)
         x = gelu(x)
@@ -119,5 +119,5 @@ class Airbench(nn.Module):
 
 def whitening_data_fit(model: Airbench, params, images_nhwc):
   """`params` with the whitening filters computed from (normalised) training images."""
-  kernel = layers.whitening_kernel(images_nhwc, model.whiten_kernel_size)
+  kernel = whitening.whitening_kernel(images_nhwc, model.whiten_kernel_size)
   return {**params, 'whiten': {**params['whiten'], 'kernel': kernel}}

@@ -104,13 +104,13 @@ def load(config) -> Dataset:
     ds = _digits()
   elif config.name == 'synthetic':
     ds = synthetic(config.synthetic_train, config.synthetic_test, config.image_size,
-                   config.get('synthetic_classes', 10))
+                   config.synthetic_classes)
   elif config.image_dir:
     ds = _image_folder(config.name, config.image_dir, config.image_size)
   else:
     ds = _tfds(config.name, config.data_dir or None, config.manual_dir or None,
-               config.get('verify_checksum', True))
-  n_val = config.get('validation_examples', 0)
+               config.verify_checksum)
+  n_val = config.validation_examples
   if not 0 <= n_val < len(ds.train_labels):
     raise DataError(f'dataset.validation_examples={n_val} must be in [0, '
                     f'{len(ds.train_labels)}) for {ds.name}')

@@ -75,7 +75,7 @@ def _unit_pair(dtype, c_in, c_out):
   layers (`ours`) and with stock flax's (`ref`), on one parameter tree."""
   import flax.linen as nn
   import jax.numpy as jnp
-  from nin import layers
+  from nin import batch_norm, layers
 
   class Unit(nn.Module):
     stock: bool
@@ -88,9 +88,9 @@ def _unit_pair(dtype, c_in, c_out):
         x = nn.Conv(c_out, (1, 1), dtype=dtype, name='conv1x1')(x)
         x = nn.relu(nn.BatchNorm(False, momentum=0.6, dtype=dtype, name='bn2')(x))
       else:
-        x = layers.BatchNorm(momentum=0.6, relu=True, dtype=dtype, name='bn1')(x)
+        x = batch_norm.BatchNorm(momentum=0.6, relu=True, dtype=dtype, name='bn1')(x)
         x = layers.Conv1x1(c_out, dtype=dtype, name='conv1x1')(x)
-        x = layers.BatchNorm(momentum=0.6, relu=True, dtype=dtype, name='bn2')(x)
+        x = batch_norm.BatchNorm(momentum=0.6, relu=True, dtype=dtype, name='bn2')(x)
       return jnp.mean(x.astype(jnp.float32), axis=(1, 2))
   return Unit(stock=False), Unit(stock=True)
 

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from nin import checkpoint, data, distributed, optim, pipeline, preprocess, run_config, steps
+from nin import workdir as workdir_lib
 from nin.errors import ConfigError
 from nin.validate import TTA_LEVELS
 
@@ -152,8 +153,7 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
                 predicted_counts=predicted, confusion=confusion.tolist(),
                 trained_with_flips=bool(run.config.dataset.flip))
   if write and jax.process_index() == 0:
-    stem = os.path.join(workdir, f'eval_{which}' + ('_validation' if split == 'validation' else '')
-                        + (f'_tta{tta}' if tta else ''))
+    stem = workdir_lib.eval_stem(workdir, which, split, tta)
     with open(stem + '.json', 'w') as f:
       json.dump(result, f, indent=1)
     plot_confusion(confusion, dataset.class_names, stem + '_confusion.png',

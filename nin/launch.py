@@ -28,7 +28,6 @@ import time
 from nin import workdir as workdir_lib
 from nin.errors import ConfigError
 
-FOLDER = 'submitit'  # Inside the sweep workdir: scripts, pickles and logs of the jobs.
 
 
 @dataclasses.dataclass
@@ -131,5 +130,37 @@ def executor(folder: str, spec: SlurmSpec, cluster: str = ''):
 def submit(commands: list, run_dirs: list, workdir: str, root: str, spec: SlurmSpec,
            cluster: str = ''):
   """Submits one task per command as one job array; returns (submitit's jobs, cluster name)."""
-  ex = executor(os.path.join(os.path.abspath(workdir), FOLDER, '%j'), spec, cluster)
+  ex = executor(os.path.join(os.path.abspath(workdir), workdir_lib.SUBMITIT_FOLDER, '%j'), spec, cluster)
   return ex.map_array(RunTask(root), commands, run_dirs), ex.cluster
+
+
+def submit_sweep(spec: str, workdir: str, overrides, slurm, cluster: str = '') -> int:
+  """Submits the runs not finished or running as one array; waits when they run locally."""
+  from nin import sweep  # The sweep file, its runs and commands (nin.sweep imports this lazily).
+  runs = sweep.load_sweep(spec, overrides)
+  sweep.write_manifest(runs, workdir, spec, sweep.load_questions(spec, runs))
+  pending = [r for r in runs if workdir_lib.status(os.path.join(workdir, sweep.run_name(r)))
+             not in ('finished', 'running')]
+  if not pending:
+    print('Sweep: nothing to submit (every run finished or running)', flush=True)
+    return 0
+  root = sweep.repo_root()
+  commands = [sweep.command(r, os.path.abspath(workdir), sys.executable, root) for r in pending]
+  run_dirs = [os.path.join(os.path.abspath(workdir), sweep.run_name(r)) for r in pending]
+  jobs, cluster = submit(commands, run_dirs, workdir, root, slurm, cluster)
+  for run, job in zip(pending, jobs):
+    print(f'{sweep.run_name(run)}: job {job.job_id} ({cluster})', flush=True)
+  if cluster != 'local':  # A cluster's queue: follow it with --status.
+    print(f'Submitted {len(jobs)} runs; python -m nin.sweep --workdir {workdir} --status',
+          flush=True)
+    return 0
+  failed = 0
+  for run, job in zip(pending, jobs):
+    try:
+      job.result()
+    except Exception as e:  # submitit re-raises the task's error, with its log.
+      failed += 1
+      print(f'{sweep.run_name(run)}: failed ({str(e).strip().splitlines()[-1][:200]})',
+            flush=True)
+  print('\n'.join(sweep.status_lines(workdir)[-1:]), flush=True)
+  return 1 if failed else 0

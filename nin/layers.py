@@ -7,7 +7,10 @@ an MLP shared across positions ("cross-channel parametric pooling", Lin et al.
 tree; `impl` only chooses how the contraction is executed, so the claim can be
 checked numerically on whole models and its speed measured.
 
-Pooling lives in nin/pooling.py. This module imports nothing from the project.
+`ConvUnit` and `MlpConv` build NiN's blocks from it. BatchNorm (with its
+gradient written out) is nin/batch_norm.py, airbench's whitening layer
+nin/whitening.py and pooling nin/pooling.py; of the project, this module
+imports only nin/batch_norm.py.
 """
 import functools
 from typing import Any, Callable, Sequence
@@ -16,6 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from nin.batch_norm import BatchNorm
 
 IMPLS = ('dense', 'conv', 'einsum')
 
@@ -119,92 +124,6 @@ class Conv1x1(nn.Dense):
     return super().__call__(x_nhwc)
 
 
-def _moments(x):
-  """Per-channel mean and (biased) variance in float32, one pass over x: E[x^2] - E[x]^2."""
-  x32 = x.astype(jnp.float32)
-  axes = tuple(range(x.ndim - 1))
-  mean = jnp.mean(x32, axes)
-  return mean, jnp.maximum(jnp.mean(jnp.square(x32), axes) - jnp.square(mean), 0.0)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def batch_norm_train(x, scale, bias, epsilon, relu):
-  """Training-mode BatchNorm (batch statistics), optionally followed by ReLU.
-
-  Returns (y, batch mean, batch variance). The gradient is written out because
-  XLA:CPU's derivative of the textbook form walks the activations several more
-  times, and on a CPU these passes over memory, not the convolutions, were most
-  of what BatchNorm cost (README, "Performance"): here the forward pass reads x
-  twice (statistics, then the affine map) and the backward pass twice (two sums,
-  then dx). Gradients flow through y only; the statistics feed running averages.
-  """
-  return _batch_norm_fwd(x, scale, bias, epsilon, relu)[0]
-
-
-def _batch_norm_fwd(x, scale, bias, epsilon, relu):
-  mean, var = _moments(x)
-  inv_std = lax.rsqrt(var + epsilon)
-  a = scale * inv_std
-  y = x.astype(jnp.float32) * a + (bias - mean * a)
-  if relu:
-    y = jnp.maximum(y, 0.0)
-  return (y.astype(x.dtype), mean, var), (x, scale, bias, mean, inv_std)
-
-
-def _batch_norm_bwd(epsilon, relu, residuals, cotangents):
-  del epsilon
-  x, scale, bias, mean, inv_std = residuals
-  x_hat = (x.astype(jnp.float32) - mean) * inv_std
-  g = cotangents[0].astype(jnp.float32)
-  if relu:
-    g = jnp.where(x_hat * scale + bias > 0, g, 0.0)
-  axes = tuple(range(x.ndim - 1))
-  n = x.size // x.shape[-1]
-  d_bias = jnp.sum(g, axes)
-  d_scale = jnp.sum(g * x_hat, axes)
-  dx = (scale * inv_std) * (g - (d_bias + x_hat * d_scale) / n)
-  return dx.astype(x.dtype), d_scale, d_bias
-
-
-batch_norm_train.defvjp(_batch_norm_fwd, _batch_norm_bwd)
-
-
-class BatchNorm(nn.Module):
-  """`nn.BatchNorm` over the channel axis, with the ReLU after it optionally fused.
-
-  The same variables as `nn.BatchNorm` (params `scale`, `bias`; batch_stats
-  `mean`, `var`), the same running-average rule and statistics (float32,
-  biased variance), so checkpoints and `nin.steps.recompute_batch_stats` see no
-  difference; only the gradient is computed by hand (`batch_norm_train`).
-  `use_scale=False` fixes the scale at 1 (airbench's BatchNorm).
-  """
-  use_running_average: bool = False
-  momentum: float = 0.99
-  epsilon: float = 1e-5
-  use_scale: bool = True
-  relu: bool = False
-  dtype: Any = None
-
-  @nn.compact
-  def __call__(self, x):
-    c = x.shape[-1]
-    scale = (self.param('scale', nn.initializers.ones_init(), (c,), jnp.float32)
-             if self.use_scale else jnp.ones((c,), jnp.float32))
-    bias = self.param('bias', nn.initializers.zeros_init(), (c,), jnp.float32)
-    ra_mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((c,), jnp.float32))
-    ra_var = self.variable('batch_stats', 'var', lambda: jnp.ones((c,), jnp.float32))
-    x = x.astype(self.dtype or x.dtype)
-    if self.use_running_average:
-      a = scale * lax.rsqrt(ra_var.value + self.epsilon)
-      y = x.astype(jnp.float32) * a + (bias - ra_mean.value * a)
-      return (jnp.maximum(y, 0.0) if self.relu else y).astype(x.dtype)
-    y, mean, var = batch_norm_train(x, scale, bias, self.epsilon, self.relu)
-    if not self.is_initializing():
-      ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
-      ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var
-    return y
-
-
 class ConvUnit(nn.Module):
   """Convolution, optional BatchNorm, optional ReLU: one "layer" of a model.
 
@@ -280,49 +199,3 @@ def fold_linear_1x1(kernel_hwio, bias, kernel_1x1, bias_1x1):
   """
   kernel = jnp.einsum('hwio,od->hwid', kernel_hwio, kernel_1x1)
   return kernel, bias @ kernel_1x1 + bias_1x1
-
-
-def patch_covariance(images_nhwc, k: int):
-  """The (k*k*C, k*k*C) second moment of all kxk patches, ordered (dy, dx, c) like a kernel."""
-  x = jnp.asarray(images_nhwc, jnp.float32)
-  n, h, w, c = x.shape
-  # Each patch, flattened in the order of a flax kernel's (kh, kw, C_in) axes.
-  patches = jnp.concatenate([x[:, dy:h - k + 1 + dy, dx:w - k + 1 + dx, :]
-                             for dy in range(k) for dx in range(k)], axis=-1)
-  patches = patches.reshape(-1, k * k * c)
-  return patches.T @ patches / patches.shape[0]
-
-
-def whitening_kernel(images_nhwc, k: int = 2, eps: float = 5e-4):
-  """A (k, k, C, 2*k*k*C) kernel whose filters whiten kxk patches (airbench's first layer).
-
-  Filter j is the j-th eigenvector of the patch second moment (largest
-  eigenvalue first) divided by sqrt(eigenvalue + eps); the second half are the
-  same filters negated, so that a GELU after them keeps both signs.
-  """
-  c = images_nhwc.shape[-1]
-  eigenvalues, eigenvectors = jnp.linalg.eigh(patch_covariance(images_nhwc, k))
-  eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]  # Largest first.
-  filters = (eigenvectors / jnp.sqrt(eigenvalues + eps)).reshape(k, k, c, k * k * c)
-  return jnp.concatenate([filters, -filters], axis=-1)
-
-
-class PatchWhitening(nn.Module):
-  """A kxk VALID convolution with fixed whitening filters and a trainable bias.
-
-  The kernel is a parameter (so that checkpoints hold it) set from the
-  training data by `whitening_kernel`; `stop_gradient` keeps training from
-  moving it (the optimizer also leaves it alone: configs freeze it).
-  """
-  kernel_size: int = 2
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x_nhwc):
-    k, c = self.kernel_size, x_nhwc.shape[-1]
-    kernel = self.param('kernel', nn.initializers.zeros_init(), (k, k, c, 2 * k * k * c))
-    bias = self.param('bias', nn.initializers.zeros_init(), (2 * k * k * c,))
-    kernel = lax.stop_gradient(kernel).astype(self.dtype)
-    y = lax.conv_general_dilated(x_nhwc.astype(self.dtype), kernel, (1, 1), 'VALID',
-                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    return y + bias.astype(self.dtype)

@@ -26,12 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from nin import distributed, preprocess
+from nin import distributed, preprocess, random_streams
 from nin.data import Dataset
 from nin.errors import ConfigError
 
-_DATA_KEY = 1  # Folded into the seed: data randomness is independent of init and dropout.
-_FLIP_KEY = 3  # Folded into the seed likewise: which images alternate flips start mirrored.
 PAD_MODES = ('zeros', 'reflect')
 
 
@@ -108,8 +106,8 @@ class Pipeline:
                    _place_per_device(mesh, dataset.train_labels))
     self._eval = {split: tuple(_place_per_device(mesh, a) for a in dataset.split(split))
                   for split in self.num_examples}
-    self._key = jax.random.fold_in(jax.random.key(seed), _DATA_KEY)
-    self._flip_key = jax.random.fold_in(jax.random.key(seed), _FLIP_KEY)
+    self._key = random_streams.key(seed, random_streams.DATA)
+    self._flip_key = random_streams.key(seed, random_streams.FLIP)
     self._aug = dict(crop_padding=crop_padding, flip=flip, cutout=cutout, pad_mode=pad_mode)
     self._alternate_flips = flip and alternate_flips
     spec = P(distributed.DATA)

@@ -46,8 +46,9 @@ class Transform:
     return apply(self.kind, {k: jnp.asarray(v) for k, v in self.arrays.items()}, images_u8)
 
   def save(self, path: str) -> None:
-    with open(path, 'wb') as f:
-      np.savez(f, kind=np.asarray(self.kind), **self.arrays)
+    """Writes the transform to `path` atomically (a reader never sees a part of it)."""
+    workdir_lib.write_atomically(
+        path, lambda f: np.savez(f, kind=np.asarray(self.kind), **self.arrays))
 
   @classmethod
   def load(cls, path: str) -> 'Transform':
@@ -112,7 +113,5 @@ def for_run(config, workdir: str, dataset, save: bool = False) -> Transform:
       return saved
   fitted = fit(kind, dataset.train_images, config.dataset.zca_epsilon)
   if save:
-    tmp = path + '.tmp'
-    fitted.save(tmp)
-    os.replace(tmp, path)
+    fitted.save(path)
   return fitted

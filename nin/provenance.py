@@ -15,7 +15,8 @@ import subprocess
 import sys
 from importlib import metadata
 
-FILE = 'provenance.jsonl'
+from nin import workdir as workdir_lib
+
 LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-datasets',
              'ml-collections', 'numpy')
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,14 +61,9 @@ def collect() -> dict:
 def append(workdir: str) -> dict:
   """Adds this process start's line to the run's provenance file; returns it."""
   entry = collect()
-  with open(os.path.join(workdir, FILE), 'a') as f:
-    f.write(json.dumps(entry) + '\n')
+  workdir_lib.append_line(workdir, workdir_lib.PROVENANCE_FILE, entry)
   return entry
 
 
 def read(workdir: str) -> list:
-  path = os.path.join(workdir, FILE)
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  return workdir_lib.read_lines(workdir, workdir_lib.PROVENANCE_FILE)

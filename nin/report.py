@@ -382,7 +382,7 @@ def write_report(root: str, figures: bool = True) -> str:
     raise FileNotFoundError(f'No sweep folder {root!r}')
   runs = collect(root)
   if not runs:
-    raise FileNotFoundError(f'{root!r} holds no sweep: no {sweep.SWEEP_FILE} and no '
+    raise FileNotFoundError(f'{root!r} holds no sweep: no {workdir.SWEEP_FILE} and no '
                             f'<group>/seed<k> run folders')
   rows = group_rows(runs)
   answers = questions.answer(questions.load(root), runs, rows)
@@ -392,9 +392,9 @@ def write_report(root: str, figures: bool = True) -> str:
     for r in runs:
       if r.get('curve') is not None and r['status'] == 'finished':
         plots.plot_run(r['dir'], os.path.join(root, plots.curve_file(r)), title=r['name'])
-  with open(os.path.join(root, 'report.md'), 'w') as f:
+  with open(os.path.join(root, workdir.REPORT_FILES[0]), 'w') as f:
     f.write(text)
-  with open(os.path.join(root, 'report.json'), 'w') as f:
+  with open(os.path.join(root, workdir.REPORT_FILES[1]), 'w') as f:
     json.dump({'groups': rows, 'questions': answers,
                'learning_rates': questions.chosen_learning_rates(rows)}, f, indent=1)
   return text

@@ -16,9 +16,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from nin import distributed, pipeline, registry, summary
-
-_DROPOUT_KEY = 2
+from nin import distributed, pipeline, random_streams, registry, summary
 
 
 class TrainState(train_state.TrainState):
@@ -43,7 +41,8 @@ def model_for(config):
 def create_train_state(model, tx, image_shape, seed: int, fit_images=None, *, fit=None,
                        lookahead: bool = False) -> TrainState:
   """A fresh state; `fit(model, params, fit_images)` sets data-dependent parameters first."""
-  variables = model.init(jax.random.key(seed), jnp.zeros((1, *image_shape), jnp.float32))
+  variables = model.init(random_streams.key(seed, random_streams.INIT),
+                         jnp.zeros((1, *image_shape), jnp.float32))
   params = variables['params']
   if fit is not None:
     params = fit(model, params, fit_images)
@@ -184,7 +183,7 @@ def batch_stats_of(model, state, images):
   averages it returns are this batch's own mean and variance.
   """
   _, updates = model.apply(variables_of(state), images, train=True, mutable=['batch_stats'],
-                           rngs={'dropout': jax.random.key(0)})
+                           rngs={'dropout': jax.random.key(random_streams.STATS_DROPOUT_KEY)})
   return updates['batch_stats']
 
 
@@ -219,7 +218,7 @@ def compile_steps(config, mesh, num_classes, tta=0, total_steps=None):
   `total_steps` is the length of the run, which lookahead's schedule needs.
   """
   rep, batch = distributed.replicated(mesh), distributed.batch_sharded(mesh)
-  dropout_key = jax.random.fold_in(jax.random.key(config.seed), _DROPOUT_KEY)
+  dropout_key = random_streams.key(config.seed, random_streams.DROPOUT)
   o = config.optimizer
   lookahead = (dict(every=o.lookahead_every, decay=o.lookahead_decay,
                     total_steps=total_steps or 1) if o.lookahead_every > 0 else None)

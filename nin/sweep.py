@@ -38,7 +38,6 @@ from ml_collections import config_flags
 from nin import workdir as workdir_lib
 from nin.errors import ConfigError, Interrupted
 
-SWEEP_FILE = 'sweep.json'
 
 
 def parse_overrides(pairs, flag: str = 'override', example: str = 'dataset.data_dir=/data',
@@ -133,7 +132,7 @@ def _load_module(path: str, name: str):
 def build_config(run, root: str = ''):
   """The config a run's train.py command builds: its config file and variant, and its
   overrides as command-line text, parsed by ml_collections' config flags as train.py's."""
-  root = root or _repo_root()
+  root = root or repo_root()
   argv = ['sweep', f"--config={os.path.join(root, run['config'])}"] + [
       a for a in command(run, '', root=root) if a.startswith('--config.')]
   flag_values = flags.FlagValues()  # Its own flags: nothing of this process's is touched.
@@ -183,7 +182,7 @@ def command(run, workdir: str, python: str = 'python', root: str = '') -> list:
 def read_manifest(workdir: str):
   """The sweep.json that `write_manifest` left in `workdir` ({'sweep', 'questions', 'runs'}),
   or None when there is none."""
-  path = os.path.join(workdir, SWEEP_FILE)
+  path = os.path.join(workdir, workdir_lib.SWEEP_FILE)
   if not os.path.exists(path):
     return None
   with open(path) as f:
@@ -192,7 +191,7 @@ def read_manifest(workdir: str):
 
 def write_manifest(runs, workdir: str, spec: str, questions=()) -> None:
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, SWEEP_FILE), 'w') as f:
+  with open(os.path.join(workdir, workdir_lib.SWEEP_FILE), 'w') as f:
     json.dump({'sweep': spec, 'questions': list(questions),
                'runs': [dict(r, name=run_name(r)) for r in runs]}, f, indent=1)
 
@@ -211,8 +210,7 @@ def run_sweep(spec: str, workdir: str, python: str = sys.executable, overrides=N
       continue
     cmd = command(run, workdir, python)
     print(f'[{i + 1}/{len(runs)}] {name}: {shlex.join(cmd)}', flush=True)
-    if os.path.exists(os.path.join(run_dir, workdir_lib.FAILED_FILE)):
-      os.remove(os.path.join(run_dir, workdir_lib.FAILED_FILE))  # Try again.
+    workdir_lib.clear_failed(run_dir)  # Tried again.
     code, stderr, signum = _run_child(cmd)
     sys.stderr.write(stderr)
     if signum is not None or code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
@@ -241,7 +239,7 @@ def _run_child(cmd):
   the sweep meanwhile or None). SIGINT and SIGTERM to the sweep are passed on to the run,
   which saves a checkpoint and stops, and the sweep waits for it (the run may get a Ctrl-C
   twice, from the terminal and from here: it stops once)."""
-  proc = subprocess.Popen(cmd, cwd=_repo_root(), stderr=subprocess.PIPE, text=True,
+  proc = subprocess.Popen(cmd, cwd=repo_root(), stderr=subprocess.PIPE, text=True,
                           preexec_fn=_set_parent_death_signal if sys.platform == 'linux' else None)
   received = []
 
@@ -258,7 +256,7 @@ def _run_child(cmd):
   return proc.returncode, stderr, received[0] if received else None
 
 
-def _repo_root() -> str:
+def repo_root() -> str:
   return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -269,8 +267,8 @@ def status_lines(workdir: str) -> list:
   """Each run of the sweep in `workdir` (its sweep.json) with its state, then the counts."""
   manifest = read_manifest(workdir)
   if manifest is None:
-    raise ConfigError(f'{workdir} holds no sweep ({SWEEP_FILE} is missing): start one there '
-                      f'first')
+    raise ConfigError(f'{workdir} holds no sweep ({workdir_lib.SWEEP_FILE} is missing): start '
+                      f'one there first')
   names = [r['name'] for r in manifest['runs']]
   states = {n: workdir_lib.status(os.path.join(workdir, n)) for n in names}
   label = lambda s: 'pending' if s == 'missing' else s
@@ -278,36 +276,6 @@ def status_lines(workdir: str) -> list:
   counts = [f'{list(states.values()).count(s)} {label(s)}' for s in STATUS_ORDER
             if s in states.values()]
   return lines + ['Sweep: ' + ', '.join(counts)]
-
-
-def launch_submitit(spec: str, workdir: str, overrides, slurm, cluster: str = '') -> int:
-  """Submits the runs not finished or running as one array; waits when they run locally."""
-  from nin import launch
-  runs = load_sweep(spec, overrides)
-  write_manifest(runs, workdir, spec, load_questions(spec, runs))
-  pending = [r for r in runs
-             if workdir_lib.status(os.path.join(workdir, run_name(r))) not in ('finished', 'running')]
-  if not pending:
-    print('Sweep: nothing to submit (every run finished or running)', flush=True)
-    return 0
-  commands = [command(r, os.path.abspath(workdir), sys.executable, _repo_root()) for r in pending]
-  run_dirs = [os.path.join(os.path.abspath(workdir), run_name(r)) for r in pending]
-  jobs, cluster = launch.submit(commands, run_dirs, workdir, _repo_root(), slurm, cluster)
-  for run, job in zip(pending, jobs):
-    print(f'{run_name(run)}: job {job.job_id} ({cluster})', flush=True)
-  if cluster != 'local':  # A cluster's queue: follow it with --status.
-    print(f'Submitted {len(jobs)} runs; python -m nin.sweep --workdir {workdir} --status',
-          flush=True)
-    return 0
-  failed = 0
-  for run, job in zip(pending, jobs):
-    try:
-      job.result()
-    except Exception as e:  # submitit re-raises the task's error, with its log.
-      failed += 1
-      print(f'{run_name(run)}: failed ({str(e).strip().splitlines()[-1][:200]})', flush=True)
-  print('\n'.join(status_lines(workdir)[-1:]), flush=True)
-  return 1 if failed else 0
 
 
 def define_flags():
@@ -352,7 +320,7 @@ def main(argv):
       return 0
     if f.dry_run:  # Runs as printed from any folder: absolute paths, this Python.
       for run in load_sweep(spec, overrides):
-        print(shlex.join(command(run, os.path.abspath(workdir), sys.executable, _repo_root())))
+        print(shlex.join(command(run, os.path.abspath(workdir), sys.executable, repo_root())))
       return 0
     if f.launcher == 'submitit':
       slurm = launch.SlurmSpec(
@@ -361,7 +329,7 @@ def main(argv):
           nodes_per_run=f.slurm_nodes_per_run, array_parallelism=f.slurm_array_parallelism,
           extra=parse_overrides(f.slurm_extra, 'slurm_extra', 'account=myproject',
                                 literals=True))
-      return launch_submitit(spec, workdir, overrides, slurm, f.submitit_cluster)
+      return launch.submit_sweep(spec, workdir, overrides, slurm, f.submitit_cluster)
     results = run_sweep(spec, workdir, overrides=overrides)
     counts = {s: list(results.values()).count(s) for s in sorted(set(results.values()))}
     print('Sweep: ' + ', '.join(f'{n} {s}' for s, n in counts.items()), flush=True)

@@ -5,9 +5,16 @@
       metrics.jsonl        one record per line (nin.metrics)
       final_metrics.json   the summary, written once training ends (`read_final`)
       preprocess.npz       the input transform fitted on the training images (nin.preprocess)
+      provenance.jsonl     what started the run, a line per start (nin.provenance)
       checkpoints/         Orbax steps (nin.checkpoint); corrupt_checkpoints/ beside it
       tensorboard/         the same scalars for TensorBoard
-      FAILED               left by nin.sweep when the run's command failed
+      FAILED               left by a launcher when the run's command failed
+      eval_<which>[_validation][_tta<n>].json, *_confusion.png   eval.py's results (`eval_stem`)
+
+    sweep root/            a sweep's runs in <group>/seed<k>/ (nin.sweep)
+      sweep.json           its manifest: the sweep file, its questions and runs
+      submitit/            the job array's scripts and logs (nin.launch)
+      report.md, report.json   nin.report's report (and its figures)
 
 train.py holds an exclusive lock on the directory while it runs (`lock`), so
 one workdir has one writer; the processes of a multi-process run are one
@@ -28,6 +35,16 @@ CHECKPOINTS = 'checkpoints'
 CORRUPT_CHECKPOINTS = 'corrupt_checkpoints'
 TENSORBOARD = 'tensorboard'
 PREPROCESS_FILE = 'preprocess.npz'
+PROVENANCE_FILE = 'provenance.jsonl'
+SWEEP_FILE = 'sweep.json'
+SUBMITIT_FOLDER = 'submitit'
+REPORT_FILES = ('report.md', 'report.json')
+
+
+def eval_stem(workdir: str, which: str, split: str, tta: int) -> str:
+  """The path, without extension, of eval.py's results for a checkpoint, split and TTA level."""
+  return os.path.join(workdir, f'eval_{which}' + ('_validation' if split == 'validation' else '')
+                      + (f'_tta{tta}' if tta else ''))
 
 
 def config_to_json(config) -> str:
@@ -70,12 +87,28 @@ def prepare(config, workdir, overwrite) -> int:
   return fd
 
 
-def write_atomically(path: str, text: str) -> None:
-  """Writes a file so that a reader sees the old content or the new, never a part."""
+def write_atomically(path: str, text) -> None:
+  """Writes a file so that a reader sees the old content or the new, never a part.
+  `text`: a string, or fn(binary file) that writes the content."""
   tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    f.write(text)
+  with open(tmp, 'w' if isinstance(text, str) else 'wb') as f:
+    f.write(text) if isinstance(text, str) else text(f)
   os.replace(tmp, path)
+
+
+def append_line(workdir: str, name: str, record: dict) -> None:
+  """Adds one JSON record as a line to the run's file `name` (a *_FILE above)."""
+  with open(os.path.join(workdir, name), 'a') as f:
+    f.write(json.dumps(record) + '\n')
+
+
+def read_lines(workdir: str, name: str) -> list:
+  """The JSON records of the run's line file `name`; [] when there is none."""
+  path = os.path.join(workdir, name)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
 
 
 def _read_json(path, what):
@@ -112,12 +145,17 @@ def mark_failed(run_dir: str, code: int, stderr: str) -> None:
     f.write(f'exit code {code}\n{stderr[-2000:]}')
 
 
-def write_final(workdir, final: dict) -> None:
-  write_atomically(os.path.join(workdir, FINAL_FILE), json.dumps(final, indent=1))
-  try:  # An earlier attempt's FAILED marker (nin.sweep) no longer says anything true.
-    os.remove(os.path.join(workdir, FAILED_FILE))
+def clear_failed(run_dir: str) -> None:
+  """Removes an earlier attempt's FAILED marker, which no longer says anything true."""
+  try:
+    os.remove(os.path.join(run_dir, FAILED_FILE))
   except FileNotFoundError:
     pass
+
+
+def write_final(workdir, final: dict) -> None:
+  write_atomically(os.path.join(workdir, FINAL_FILE), json.dumps(final, indent=1))
+  clear_failed(workdir)
 
 
 def status(run_dir: str) -> str:

@@ -14,7 +14,8 @@ from configs import googlenet as googlenet_config
 from configs import nin as nin_config
 from configs import plain as plain_config
 from models import plain
-from nin import data, distributed, evaluate, layers, optim, pipeline, registry, steps, summary, train
+from nin import (data, distributed, evaluate, optim, pipeline, registry, steps, summary, train,
+                 whitening)
 from nin.data import Dataset
 
 
@@ -34,9 +35,9 @@ def test_whitening_filters_are_the_eigenvectors_of_the_patch_covariance():
   patches = np.stack([x[:, i:i + 2, j:j + 2, :].reshape(len(x), -1)
                       for i in range(7) for j in range(7)], 1).reshape(-1, 12)
   cov = patches.T @ patches / len(patches)
-  np.testing.assert_allclose(layers.patch_covariance(x, 2), cov, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(whitening.patch_covariance(x, 2), cov, rtol=1e-4, atol=1e-5)
   eps = 5e-4
-  kernel = np.asarray(layers.whitening_kernel(x, 2, eps))
+  kernel = np.asarray(whitening.whitening_kernel(x, 2, eps))
   assert kernel.shape == (2, 2, 3, 24)
   filters = kernel[..., :12].reshape(12, 12)            # Column j: filter j, flattened.
   np.testing.assert_allclose(kernel[..., 12:], -kernel[..., :12])
@@ -295,7 +296,7 @@ def test_an_airbench_run_whitens_with_its_training_images_and_counts_its_flops(t
   kernel = evaluate.load_run(str(tmp_path)).state.params['whiten']['kernel']
   ds = data.load(c.dataset)
   pipe = pipeline.Pipeline(ds, distributed.make_mesh(), 32, 20, 0, crop_padding=0, flip=False)
-  fit = lambda images: np.asarray(layers.whitening_kernel(pipe.preprocessed(images), 2))
+  fit = lambda images: np.asarray(whitening.whitening_kernel(pipe.preprocessed(images), 2))
   # Up to the summation order of the patch covariance (jitted in the run, eager here),
   # which moves an eigenvector of a near-double eigenvalue by about 1e-4.
   np.testing.assert_allclose(kernel, fit(ds.train_images[:registry.DATA_FIT_EXAMPLES]),

@@ -9,6 +9,7 @@ import time
 
 import runs
 from nin import launch, sweep
+from nin import workdir as workdir_lib
 
 TINY = '''
 def get_sweep(arg=None):
@@ -114,7 +115,7 @@ def test_the_sbatch_script_asks_for_what_the_flags_say(tmp_path):
                '#SBATCH --gpus-per-node=2', '#SBATCH --ntasks-per-node=2',
                '#SBATCH --cpus-per-task=4', '#SBATCH --account=nin', '#SBATCH --nodes=1'):
     assert line in script, (line, script)
-  assert glob.glob(str(tmp_path / 'sw' / launch.FOLDER / '*'))  # The pickled tasks.
+  assert glob.glob(str(tmp_path / 'sw' / workdir_lib.SUBMITIT_FOLDER / '*'))  # The pickled tasks.
 
 
 def test_without_submitit_the_launcher_is_one_line(tmp_path, monkeypatch):

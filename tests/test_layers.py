@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from nin import layers
+from nin import batch_norm, layers
 
 RTOL = ATOL = 1e-5
 
@@ -147,7 +147,7 @@ def test_1x1_plus_relu_mixes_channels_where_relu_alone_cannot():
 def test_batch_norm_matches_flax_in_values_statistics_and_gradients(relu, use_scale):
   """The hand-written BatchNorm gradient is the derivative of flax's BatchNorm (+ ReLU)."""
   x = jax.random.normal(jax.random.key(0), (4, 5, 5, 6)) * 3.0 + 1.0
-  ours = layers.BatchNorm(momentum=0.7, use_scale=use_scale, relu=relu, epsilon=1e-3)
+  ours = batch_norm.BatchNorm(momentum=0.7, use_scale=use_scale, relu=relu, epsilon=1e-3)
   ref = nn.BatchNorm(False, momentum=0.7, use_scale=use_scale, epsilon=1e-3)
   variables = ours.init(jax.random.key(1), x)
   chex.assert_trees_all_equal_structs(variables, ref.init(jax.random.key(1), x))

@@ -28,15 +28,30 @@ def _modules(folder):
   return sorted((ROOT / folder).rglob('*.py'))
 
 
-@pytest.mark.parametrize('name', ['nin/layers.py', 'nin/pooling.py', 'nin/errors.py',
-                                  'nin/peer_failure.py'])
+@pytest.mark.parametrize('name', ['nin/batch_norm.py', 'nin/whitening.py', 'nin/pooling.py',
+                                  'nin/errors.py', 'nin/peer_failure.py', 'nin/random_streams.py'])
 def test_the_layers_import_nothing_of_the_project(name):
   assert _project_imports(ROOT / name) == set()
 
 
+def test_the_1x1_layer_imports_only_batch_norm():
+  assert _project_imports(ROOT / 'nin/layers.py') == {'nin.batch_norm'}
+
+
+LAYERS = {'nin.layers', 'nin.batch_norm', 'nin.whitening', 'nin.pooling'}
+
+
 def test_models_import_only_the_layers():
   for path in _modules('models'):
-    assert _project_imports(path) <= {'nin.layers', 'nin.pooling'}, path.name
+    assert _project_imports(path) <= LAYERS, path.name
+
+
+def test_the_library_reads_configs_only_where_readme_says():
+  """Configs are data: only the modules README names read them (to upgrade a saved
+  config, and to build the configs a benchmark or a device check times)."""
+  readers = {p.name for p in _modules('nin')
+             if any(m.startswith('configs') for m in _project_imports(p))}
+  assert readers == {'run_config.py', 'bench.py', 'device_parts.py'}, readers
 
 
 def test_configs_import_only_configs():
