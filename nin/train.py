@@ -4,18 +4,21 @@
     from configs import nin
     final = train.train_and_evaluate(nin.get_config('digits'), 'runs/nin_digits')
 
-The loop, top to bottom: check the config, check the workdir, load data onto
-the devices, build model and optimizer, resume from the latest checkpoint,
-then train, evaluating on the validation split and checkpointing every
-`eval_every_epochs` (the best checkpoint is the best by validation accuracy).
-The test split is evaluated once, at the end. Batches
+The loop, top to bottom, each step a function: check the config, the workdir
+and the data (`train_and_evaluate`); build model, optimizer and the compiled
+steps (`build`); resume from the latest checkpoint (`_train`); train,
+evaluating on the validation split and checkpointing every `eval_every_epochs`
+(`_loop`, `_evaluate_and_save`; the best checkpoint is the best by validation
+accuracy); evaluate the test split once, at the end (`_finish`). Batches
 and dropout keys are functions of the step, so a resumed run repeats an
 uninterrupted one exactly. SIGTERM/SIGINT save a checkpoint and stop cleanly;
 a non-finite loss stops the run before anything bad is saved.
 """
+import dataclasses
 import os
 import signal
 import time
+from typing import Any
 
 import jax
 import numpy as np
@@ -55,15 +58,63 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
       os.close(lock)
 
 
+@dataclasses.dataclass
+class Setup:
+  """What the loop runs: the schedule's lengths and the compiled steps."""
+  steps_per_epoch: int
+  validating: bool         # Whether a validation split is held out (evaluated, best kept).
+  end: int                 # The last step of this run (a prefix of the schedule stops early).
+  eval_every: int
+  schedule: Any
+  train_fn: Any
+  eval_fn: Any
+  final_eval_fn: Any       # With test-time augmentation: the final evaluations only.
+  stats_fn: Any            # BatchNorm's statistics recomputed, or None without BatchNorm.
+  num_params: int
+  flops_per_step: float
+
+
 def _train(config, workdir, dataset, pipe, mesh, handle_signals, started) -> dict:
-  # 2. Model, optimizer, schedule.
+  setup, state = build(config, dataset, pipe, mesh)
+  # 3. Resume from the latest readable checkpoint (or say the run had finished).
+  ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints,
+                                 keep_best=setup.validating)
+  restored, restored_step = ckpt.restore(state)
+  start = int(restored.step) if restored is not None else 0
+  final = workdir_lib.read_final(workdir)
+  if start >= setup.end and final is not None:
+    ckpt.close()
+    print(f"Already finished in {workdir}: step {final['step']}, "
+          f"{_summary_line(final)}", flush=True)
+    return final
+  if restored is not None:
+    state = restored
+    print(f'Resuming from step {restored_step} in {workdir}', flush=True)
+  writer = metrics.MetricWriter(workdir, resume_step=start, total_steps=setup.end)
+  log = StepLog(writer, setup.schedule, batch_size=config.batch_size,
+                steps_per_epoch=setup.steps_per_epoch, checkpoint_dir=ckpt.directory,
+                last_saved=restored_step, start=start)
+  with StopSignals(handle_signals, config.log_every_steps, setup.end) as signals:
+    try:
+      state, last_eval = _loop(config, setup, pipe, state, start, ckpt, writer, log, signals)
+      final = _finish(config, dataset, setup, pipe, state, writer, log, last_eval)
+      final['provenance'] = started  # The start that finished the run (final_metrics.json).
+    finally:
+      writer.close()
+      ckpt.close()
+  if jax.process_index() == 0:
+    workdir_lib.write_final(workdir, final)
+  print(f"Done: step {final['step']}, {_summary_line(final)}", flush=True)
+  return final
+
+
+def build(config, dataset, pipe, mesh):
+  """2. (Setup, a fresh state): model, optimizer, schedule and the compiled steps (a
+  notebook can build them alone, to step through a run by hand)."""
   spe = pipe.steps_per_epoch
   total_steps = (config.num_train_steps if config.num_train_steps > 0
                  else max(1, int(round(config.num_epochs * spe))))
-  eval_every = max(1, int(round(config.eval_every_epochs * spe)))
   schedule = optim.make_schedule(config, spe, total_steps)
-  # A prefix of the run: the schedule stays that of all `total_steps`.
-  end = min(total_steps, config.stop_after_steps) if config.stop_after_steps > 0 else total_steps
   model = steps.model_for(config)
   tx = optim.make_optimizer(config, schedule, spe)
   init = steps.initial_state_fn(config, model, tx, dataset.image_shape, mesh)
@@ -73,81 +124,77 @@ def _train(config, workdir, dataset, pipe, mesh, handle_signals, started) -> dic
   state = init(config.seed, fit_images)
   del fit_images
   train_fn, eval_fn = steps.compile_steps(config, mesh, dataset.num_classes, 0, total_steps)
-  # Test-time augmentation costs up to 6 more forward passes: only the final evaluations use it.
-  final_eval_fn = steps.compile_steps(config, mesh, dataset.num_classes, config.tta)[1]
   has_bn = state.batch_stats is not None
-  stats_fn = steps.compile_batch_stats(config, mesh) if has_bn else None
-  num_params = sum(x.size for x in jax.tree.leaves(state.params))
-  macs = steps.macs_per_image(model, dataset.image_shape)
-  flops_per_step = steps.FLOPS_PER_MAC * macs * config.batch_size
+  return Setup(
+      steps_per_epoch=spe, validating=dataset.has_validation,
+      # A prefix of the run: the schedule stays that of all `total_steps`.
+      end=min(total_steps, config.stop_after_steps) if config.stop_after_steps > 0
+      else total_steps,
+      eval_every=max(1, int(round(config.eval_every_epochs * spe))),
+      schedule=schedule, train_fn=train_fn, eval_fn=eval_fn,
+      # Test-time augmentation costs up to 6 more forward passes: only the final evaluations.
+      final_eval_fn=steps.compile_steps(config, mesh, dataset.num_classes, config.tta)[1],
+      stats_fn=steps.compile_batch_stats(config, mesh) if has_bn else None,
+      num_params=sum(x.size for x in jax.tree.leaves(state.params)),
+      flops_per_step=(steps.FLOPS_PER_MAC * steps.macs_per_image(model, dataset.image_shape)
+                      * config.batch_size)), state
 
-  # 3. Resume.
-  validating = dataset.has_validation
-  ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints, keep_best=validating)
-  restored, restored_step = ckpt.restore(state)
-  start = int(restored.step) if restored is not None else 0
-  final = workdir_lib.read_final(workdir)
-  if start >= end and final is not None:
-    ckpt.close()
-    print(f"Already finished in {workdir}: step {final['step']}, "
-          f"{_summary_line(final)}", flush=True)
-    return final
-  if restored is not None:
-    state = restored
-    print(f'Resuming from step {restored_step} in {workdir}', flush=True)
-  writer = metrics.MetricWriter(workdir, resume_step=start, total_steps=end)
 
-  # 4. Train: log and check the loss every `log_every_steps`; evaluate on the
-  # validation split and save every `eval_every` steps; stop cleanly on a signal.
-  log = StepLog(writer, schedule, config.batch_size, spe, ckpt.directory, restored_step, start)
-  last_eval = None
-  with StopSignals(handle_signals, config.log_every_steps, end) as signals:
-    try:
-      for step in range(start, end):
-        images, labels = pipe.train_batch(step // spe, step % spe)
-        state, m = train_fn(state, images, labels)
-        log.add(step, m)
-        done = step + 1
-        if done % config.log_every_steps == 0:
-          log.flush()
-        if done % eval_every == 0 or done == end:
-          log.flush()
-          if stats_fn is not None:  # The training batches of this epoch, as they were seen.
-            state = steps.recompute_batch_stats(stats_fn, state, [
-                pipe.train_batch(step // spe, i)[0]
-                for i in range(min(config.bn_stats_batches, spe))])
-          scores = None
-          if validating:
-            last_eval = steps.evaluate_split(eval_fn, state, pipe, 'validation')
-            scores = {k: last_eval[k] for k in ('val_loss', 'val_accuracy')}
-            writer.write('eval', done, epoch=done / spe, **scores,
-                         val_predicted=steps.predicted_counts(last_eval),
-                         train_flops=float(flops_per_step * done), train_time_sec=log.train_time)
-          ckpt.save(done, state, scores)
-          log.saved(done)
-        if signals.requested(done):
-          log.flush()
-          if log.last_saved != done:
-            ckpt.save(done, state)
-          ckpt.wait()
-          raise Interrupted(done, signals.signum)
+def _loop(config, setup, pipe, state, start, ckpt, writer, log, signals):
+  """4. Train: log and check the loss every `log_every_steps`; evaluate on the validation
+  split and save every `eval_every` steps; stop cleanly on a signal. Returns (state, the
+  last validation result or None)."""
+  spe, end, last_eval = setup.steps_per_epoch, setup.end, None
+  for step in range(start, end):
+    images, labels = pipe.train_batch(step // spe, step % spe)
+    state, m = setup.train_fn(state, images, labels)
+    log.add(step, m)
+    done = step + 1
+    if done % config.log_every_steps == 0:
       log.flush()
+    if done % setup.eval_every == 0 or done == end:
+      state, last_eval = _evaluate_and_save(config, setup, pipe, state, done, ckpt, writer,
+                                            log, last_eval)
+    if signals.requested(done):
+      log.flush()
+      if log.last_saved != done:
+        ckpt.save(done, state)
       ckpt.wait()
+      raise Interrupted(done, signals.signum)
+  log.flush()
+  ckpt.wait()
+  return state, last_eval
 
-      # 5. The final summary: the test split, once.
-      if validating and (last_eval is None or config.tta):  # With TTA, or not evaluated yet.
-        last_eval = steps.evaluate_split(final_eval_fn, state, pipe, 'validation')
-      test = steps.evaluate_split(final_eval_fn, state, pipe, 'test')
-      final = _final_summary(config, dataset, pipe, state, writer, test, last_eval,
-                             log, num_params, flops_per_step)
-      writer.write('final', final['step'], **{k: v for k, v in final.items() if k != 'step'})
-      final['provenance'] = started  # The start that finished the run (final_metrics.json only).
-    finally:
-      writer.close()
-      ckpt.close()
-  if jax.process_index() == 0:
-    workdir_lib.write_final(workdir, final)
-  print(f"Done: step {final['step']}, {_summary_line(final)}", flush=True)
+
+def _evaluate_and_save(config, setup, pipe, state, done, ckpt, writer, log, last_eval):
+  """After step `done`: BatchNorm's statistics recomputed, the validation split evaluated
+  and recorded, and a checkpoint saved with its score. Returns (state, the evaluation)."""
+  log.flush()
+  spe = setup.steps_per_epoch
+  if setup.stats_fn is not None:  # The training batches of this epoch, as they were seen.
+    state = steps.recompute_batch_stats(setup.stats_fn, state, [
+        pipe.train_batch((done - 1) // spe, i)[0]
+        for i in range(min(config.bn_stats_batches, spe))])
+  scores = None
+  if setup.validating:
+    last_eval = steps.evaluate_split(setup.eval_fn, state, pipe, 'validation')
+    scores = {k: last_eval[k] for k in ('val_loss', 'val_accuracy')}
+    writer.write('eval', done, epoch=done / spe, **scores,
+                 val_predicted=steps.predicted_counts(last_eval),
+                 train_flops=float(setup.flops_per_step * done), train_time_sec=log.train_time)
+  ckpt.save(done, state, scores)
+  log.saved(done)
+  return state, last_eval
+
+
+def _finish(config, dataset, setup, pipe, state, writer, log, last_eval) -> dict:
+  """5. The final summary: the test split, evaluated once (and validation again with TTA)."""
+  if setup.validating and (last_eval is None or config.tta):  # With TTA, or not evaluated yet.
+    last_eval = steps.evaluate_split(setup.final_eval_fn, state, pipe, 'validation')
+  test = steps.evaluate_split(setup.final_eval_fn, state, pipe, 'test')
+  final = _final_summary(config, dataset, pipe, state, writer, test, last_eval, log,
+                         setup.num_params, setup.flops_per_step)
+  writer.write('final', final['step'], **{k: v for k, v in final.items() if k != 'step'})
   return final
 
 
@@ -165,8 +212,8 @@ class StepLog:
   not as its compilation.
   """
 
-  def __init__(self, writer, schedule, batch_size, steps_per_epoch, checkpoint_dir, last_saved,
-               start=0):
+  def __init__(self, writer, schedule, *, batch_size, steps_per_epoch, checkpoint_dir,
+               last_saved, start=0):
     self._writer, self._schedule = writer, schedule
     self._batch_size, self._spe, self._checkpoint_dir = batch_size, steps_per_epoch, checkpoint_dir
     self.last_saved = last_saved  # The step of the latest checkpoint, or None.
