@@ -89,6 +89,11 @@ class GoogLeNet(nn.Module):
   pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
   dtype: Any = jnp.float32
 
+  @property
+  def batchnorm(self) -> bool:
+    """Whether the net normalises its convolutions (reports' recipe tables ask)."""
+    return self.use_bn
+
   @nn.compact
   def __call__(self, x, train: bool = False):
     def unit(features, k, name, strides=1):

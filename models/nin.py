@@ -78,20 +78,27 @@ def block_table(blocks, width_divisor: int = 1, num_classes: int = 10):
     blocks = BLOCKS[blocks]
   if not isinstance(width_divisor, int) or width_divisor < 1:
     raise ValueError(f'NiN width_divisor={width_divisor!r} must be a positive integer')
-  try:
-    table = [(k, tuple(widths)) for k, widths in blocks]
-    if not table or not all(isinstance(k, int) and k > 0 and widths and all(
-        isinstance(w, int) and w > 0 for w in widths) for k, widths in table):
-      raise ValueError
-  except (TypeError, ValueError):
+  table = _as_table(blocks)
+  if table is None:
     raise ValueError(f'NiN blocks={blocks!r} is not a block table: (kernel size, (conv width, '
-                     f'1x1 widths...)) per block, e.g. {BLOCKS["relu_only"]}') from None
+                     f'1x1 widths...)) per block, e.g. {BLOCKS["relu_only"]}')
   if width_divisor > 1:
     table = [(k, tuple(max(MIN_WIDTH, w // width_divisor) for w in widths))
              for k, widths in table]
   k, widths = table[-1]
   table[-1] = (k, widths[:-1] + (num_classes,))
   return tuple(table)
+
+
+def _as_table(blocks):
+  """`blocks` as a list of (kernel size, widths) with positive integers, or None."""
+  try:
+    table = [(k, tuple(widths)) for k, widths in blocks]
+  except (TypeError, ValueError):  # Not pairs of a size and a sequence of widths.
+    return None
+  valid = table and all(isinstance(k, int) and k > 0 and widths and all(
+      isinstance(w, int) and w > 0 for w in widths) for k, widths in table)
+  return table if valid else None
 
 
 class NiN(nn.Module):
@@ -119,6 +126,11 @@ class NiN(nn.Module):
       raise ValueError(f'NiN pools={pools} must name {len(blocks) - 1} pooling(s), one '
                        f'between blocks, each one of {", ".join(pooling.POOLS)}')
     return blocks
+
+  @property
+  def batchnorm(self) -> bool:
+    """Whether the net normalises its convolutions (reports' recipe tables ask)."""
+    return self.use_bn
 
   @nn.compact
   def __call__(self, x, train: bool = False, return_class_maps: bool = False):

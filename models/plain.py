@@ -39,6 +39,11 @@ class Plain(nn.Module):
   impl: str = 'dense'  # Accepted for a uniform interface; there is no 1x1 layer.
   pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
 
+  @property
+  def batchnorm(self) -> bool:
+    """Whether the net normalises its convolutions (reports' recipe tables ask)."""
+    return self.use_bn
+
   @nn.compact
   def __call__(self, x, train: bool = False):
     x = x.astype(self.dtype)
@@ -94,6 +99,11 @@ class Airbench(nn.Module):
   dtype: Any = jnp.float32
   impl: str = 'dense'       # Accepted for a uniform interface; there is no 1x1 layer.
   pool_impl: str = 'auto'   # Accepted likewise: the block max pools are reshapes.
+
+  @property
+  def batchnorm(self) -> bool:
+    """Always: BatchNorm after every conv is part of airbench's net."""
+    return True
 
   @nn.compact
   def __call__(self, x, train: bool = False):

@@ -24,7 +24,7 @@ import os
 import jax
 import numpy as np
 
-from nin import data, preprocess
+from nin import data, preprocess, registry
 from nin.errors import ConfigError
 
 
@@ -153,7 +153,7 @@ def write_pngs(run, dataset, which: str = 'latest', n: int = 8, grid: int = 3,
   probs, maps = compute(run, images[:n], transform=transform)
   paths = [os.path.join(run.workdir, f'class_maps_{which}.png')]
   plt.close(plot_maps(images[:n], labels[:n], probs, maps, names, paths[0]))
-  if run.config.model.get('head', 'gap') == 'gap':
+  if registry.canonical_model(run.config.model)['head'] == 'gap':  # A NiN (check_nin).
     canvas, tiles = mosaic(images[:grid * grid], grid)
     _, canvas_maps = compute(run, canvas, tiles=tiles, transform=transform)
     paths.append(os.path.join(run.workdir, f'class_maps_{which}_mosaic.png'))

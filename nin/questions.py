@@ -82,7 +82,8 @@ def _width(run) -> str:
     return f"{run['group']} at widths {'/'.join(str(s[0]) for s in m.stages)}"
   if m.get('widths'):   # airbench's net.
     return f"{run['group']} at widths {'/'.join(str(w) for w in m.widths)}"
-  divisor = m.get('width_divisor', 1)
+  # The config's own divisor (the model resolves it away); nets without one are at full width.
+  divisor = m.width_divisor if 'width_divisor' in m else 1
   return f"{run['group']} at {f'1/{divisor} width' if divisor > 1 else 'full width'}"
 
 

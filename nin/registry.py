@@ -79,6 +79,11 @@ def build_model(model_config: Mapping[str, Any], **overrides) -> nn.Module:
   return model
 
 
+def uses_batchnorm(model_config: Mapping[str, Any]) -> bool:
+  """Whether the network normalises its convolutions, as the model itself says."""
+  return build_model(model_config).batchnorm
+
+
 def data_fit(model_config: Mapping[str, Any]):
   """fn(model, params, images) that sets parameters from training images, or None."""
   return DATA_FITS.get(model_config['name'])

@@ -79,7 +79,7 @@ def model_size(config) -> dict:
   shape = summary.input_shape_for(config)
   size = summary.totals(summary.summarize(model, shape))
   size['effective_params'] = size['params']
-  if config.model.name == 'nin' and config.model.get('linear_1x1'):
+  if config.model.name == 'nin' and model.linear_1x1:
     # Linear 1x1 layers fold into the kxk conv before them (models.nin.fold_linear_nin):
     # the function is that of a NiN whose blocks are one kxk conv each.
     folded = build_model(config.model, width_divisor=1, blocks=tuple(
@@ -115,10 +115,12 @@ def recipe(config) -> dict:
                       (f'cutout {d.cutout}', d.cutout)) if on) or 'none'
   epochs = (f'{config.num_train_steps} steps' if config.num_train_steps > 0
             else f'{config.num_epochs:g}')
-  dropout = f'{config.model.get("dropout_rate", 0):g}'
-  if config.model.get('head_dropout_rate', 0):
-    dropout += f', {config.model.head_dropout_rate:g} before the FC head'
-  batchnorm = 'yes' if config.model.get('use_bn', config.model.name == 'airbench') else 'no'
+  from nin import registry
+  model = registry.canonical_model(config.model)  # Every field, the model's defaults filled.
+  dropout = f'{model.get("dropout_rate", 0):g}'   # A net without the field has no dropout.
+  if model.get('head_dropout_rate'):
+    dropout += f', {model["head_dropout_rate"]:g} before the FC head'
+  batchnorm = 'yes' if registry.uses_batchnorm(config.model) else 'no'
   return {'BatchNorm': batchnorm, 'epochs': epochs, 'batch': str(config.batch_size),
           'optimiser': optimiser, 'peak LR': f'{o.learning_rate:g}', 'schedule': schedule,
           'weight decay': f'{o.weight_decay:g}' + (' (all)' if o.decay_all else ''),

@@ -34,8 +34,10 @@ def _check_split(config, n_train: int) -> None:
 
 
 def validate(config) -> None:
-  check_choice('model.impl', config.model.get('impl', 'dense'), layers.IMPLS)
   registry.build_model(config.model)  # The model name, its arguments and their values.
+  model = registry.canonical_model(config.model)  # Every field, the model's defaults filled.
+  if 'impl' in model:
+    check_choice('model.impl', model['impl'], layers.IMPLS)
   check_choice('dataset name', config.dataset.name, data.DATASETS)
   check_choice('dataset.preprocess', config.dataset.preprocess, preprocess.PREPROCESS)
   if not config.dataset.zca_epsilon > 0:
@@ -61,7 +63,7 @@ def validate(config) -> None:
   for field in ('crop_padding', 'cutout'):
     if config.dataset[field] < 0:
       raise ConfigError(f'dataset.{field}={config.dataset[field]} must be 0 (off) or positive')
-  _check_ranges(config)
+  _check_ranges(config, model)
   _check_fast_fields(config)
   size, classes, n_train = DATASET_SPECS[config.dataset.name]
   size = size or config.dataset.image_size
@@ -74,7 +76,7 @@ def validate(config) -> None:
   if config.model.num_classes != classes:
     raise ConfigError(f'model.num_classes={config.model.num_classes} does not match '
                       f'{config.dataset.name}, which has {classes} classes')
-  layout = config.model.get('layout')
+  layout = model.get('layout')
   if layout is not None:
     expected = {'imagenet': 224, 'cifar': 32}.get(layout)
     if expected and size != expected:
@@ -114,9 +116,11 @@ def _check_fast_fields(config) -> None:
       raise ConfigError(f'schedule.{field}={s[field]} must be 0 or positive')
 
 
-def _check_ranges(config) -> None:
-  """Values outside the range where they mean anything (each is refused, not clipped)."""
-  o, s, m = config.optimizer, config.schedule, config.model
+def _check_ranges(config, model: dict) -> None:
+  """Values outside the range where they mean anything (each is refused, not clipped).
+  `model`: the model's fields with its defaults filled (a net without a field has no
+  such value to check)."""
+  o, s = config.optimizer, config.schedule
   unit = '[0, 1)'
   for field, value, ok, valid in (
       ('optimizer.momentum', o.momentum, 0 <= o.momentum < 1, unit),
@@ -127,9 +131,8 @@ def _check_ranges(config) -> None:
       ('optimizer.grad_clip_norm', o.grad_clip_norm, o.grad_clip_norm >= 0, '0 (off) or positive'),
       ('schedule.warmup_epochs', s.warmup_epochs, s.warmup_epochs >= 0, '0 or positive'),
       ('schedule.decay_factor', s.decay_factor, s.decay_factor > 0, 'positive'),
-      ('model.dropout_rate', m.get('dropout_rate', 0.0), 0 <= m.get('dropout_rate', 0.0) < 1, unit),
-      ('model.head_dropout_rate', m.get('head_dropout_rate', 0.0),
-       0 <= m.get('head_dropout_rate', 0.0) < 1, unit)):
+      *((f'model.{f}', model[f], 0 <= model[f] < 1, unit)
+        for f in ('dropout_rate', 'head_dropout_rate') if f in model)):
     if not ok:  # `not ok` also refuses nan.
       raise ConfigError(f'{field}={value} must be {"in " if valid == unit else ""}{valid}')
   if config.dataset.crop_padding >= config.dataset.image_size:
