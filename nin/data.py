@@ -160,7 +160,7 @@ def synthetic(num_train: int, num_test: int, size: int, classes: int = 10) -> Da
 def _missing_message(name, data_dir, manual_dir, why):
   tarball = _TARBALLS[name]
   where = data_dir or '~/tensorflow_datasets'
-  folder = (f'; or set config.dataset.image_dir to a folder of its images '
+  folder = ('; or set config.dataset.image_dir to a folder of its images '
             f'(train/<class>/*.png|jpg, test/<class>/...)' if name == 'cifar10' else '')
   return (f'{name} is not prepared in {where} and could not be obtained ({why}). Provide it '
           f'one of these ways: run once on a machine with internet access; set '

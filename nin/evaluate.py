@@ -11,7 +11,6 @@ import collections
 import dataclasses
 import functools
 import json
-import os
 import time
 from typing import Any
 

@@ -11,13 +11,13 @@ budgets only, or opposite sides ahead (the ranking moved).
 """
 import sys
 
-from nin import questions, report
+from nin import questions, results
 
 
 def answers(root: str) -> dict:
   """{question id: answer} of the sweep in `root`, with the budget it was trained at."""
-  runs = report.collect(root)
-  rows = report.group_rows(runs)
+  runs = results.collect(root)
+  rows = results.group_rows(runs)
   return {a['id']: a for a in questions.answer(questions.load(root), runs, rows)}
 
 

@@ -1,6 +1,6 @@
 """The figures of a sweep's report: accuracy against size and compute, and each run's curves.
 
-nin.report calls `plots` and `plot_run`; both read only what nin.report.collect
+nin.report calls `plots` and `plot_run`; both read only what nin.results.collect
 gathered from the run folders (and, for one run's curves, its metrics.jsonl).
 """
 import os

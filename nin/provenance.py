@@ -7,7 +7,6 @@ read from a run can be tied to the code and versions behind it. A resumed run
 appends a line: the run's steps may come from several starts.
 """
 import datetime
-import json
 import os
 import platform
 import socket

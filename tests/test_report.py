@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from configs import plain as plain_config
-from nin import questions, report
+from nin import questions, recipe, report
 from nin import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,9 +121,9 @@ def test_the_recipe_warning_names_dropout_when_it_differs():
   for rate in (0.0, 0.5):
     config = nin_config.get_config('fast')
     config.model.dropout_rate = rate
-    rows.append({'recipe': report.recipe(config)})
-  assert report.recipe_differences(rows) == ['dropout']
-  assert report.recipe_differences(rows[:1] * 2) == []
+    rows.append({'recipe': recipe.columns(config)})
+  assert recipe.differences(rows) == ['dropout']
+  assert recipe.differences(rows[:1] * 2) == []
 
 
 @pytest.mark.parametrize('folder', COMMITTED)

@@ -190,24 +190,24 @@ def test_the_effective_size_of_a_linear_nin_is_that_of_its_folded_model():
   import jax
   from configs import nin as nin_config
   from models import nin as nin_model
-  from nin import registry, report
+  from nin import registry, results
   config = nin_config.get_config('linear,paper')
   params = registry.build_model(config.model).init(
       jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32))['params']
   _, folded = nin_model.fold_linear_nin(params)
   count = lambda tree: sum(x.size for x in jax.tree.leaves(tree))
-  size = report.model_size(config)
+  size = results.model_size(config)
   assert size['params'] == count(params) == 966_986
   assert size['effective_params'] == count(folded) < size['params']
   # The quarter-width twin (with BatchNorm): the figure docs/compare_cifar_cpu quotes.
-  cpu = report.model_size(nin_config.get_config('linear,cpu'))
+  cpu = results.model_size(nin_config.get_config('linear,cpu'))
   assert (cpu['params'], cpu['effective_params']) == (64_132, 35_084)
 
 
 def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   """configs/sweeps/questions.py: every question names two of its groups, and the sizes
   its docstring states hold (the 3x3 net within 5% of NiN's mult-adds at both scales)."""
-  from nin import report, sweep as sweep_lib
+  from nin import results, sweep as sweep_lib
   for variant in ('', 'cpu', 'ladder', 'smoke'):
     spec = 'configs/sweeps/questions.py' + (f':{variant}' if variant else '')
     runs_ = sweep_lib.load_sweep(spec)
@@ -215,7 +215,7 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
     assert len({r['seed'] for r in runs_}) == (2 if variant == 'smoke' else 5)
     assert {q['id'] for q in asked} >= {'Q1a', 'Q1c', 'Q1b', 'Q3', 'Q3c', 'Q5'}
     if variant in ('', 'cpu', 'ladder'):
-      size = {r['group']: report.model_size(sweep_lib.build_config(r))
+      size = {r['group']: results.model_size(sweep_lib.build_config(r))
               for r in runs_ if r['seed'] == 0 and r['group'] in (
                   'nin', 'plain_matched', 'plain_params', 'nin_relu_only_params')}
       # Matched as the docstring says, within 5%, at every rung of the ladder.
@@ -225,7 +225,7 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
         assert 0.95 <= ratio <= 1.05, (variant, group, ratio)
   ladder = {r['group']: sweep_lib.build_config(r) for r in sweep_lib.load_sweep(
       'configs/sweeps/questions.py:ladder') if r['seed'] == 0}
-  assert report.model_size(ladder['nin'])['params'] == 64_132
+  assert results.model_size(ladder['nin'])['params'] == 64_132
   assert all(c.num_epochs == 9.9 for c in ladder.values())
   # The learning-rate grid: every CPU group at each rate, two seeds, no questions.
   grid = sweep_lib.load_sweep('configs/sweeps/questions.py:lr_grid')
@@ -236,7 +236,7 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   assert nin_grid == {0.75: 'nin@lr0.75', 1.5: 'nin@lr1.5', 3.0: 'nin@lr3'}
   cpu = {r['group']: sweep_lib.build_config(r) for r in sweep_lib.load_sweep(
       'configs/sweeps/questions.py:cpu') if r['seed'] == 0}
-  assert report.model_size(cpu['nin'])['params'] == 17_244
+  assert results.model_size(cpu['nin'])['params'] == 17_244
   assert cpu['nin_dropout'].model.dropout_rate == 0.5 and cpu['nin'].model.dropout_rate == 0.0
   assert all(c.num_epochs == 5.0 and c.bn_stats_batches == 4 for c in cpu.values())
 
