@@ -19,12 +19,12 @@ of test images it gives a coarse map of where each class is. A model with
 Images are preprocessed with the run's own saved transform (nin.preprocess);
 on a mosaic, each tile is preprocessed as the test image it is, then placed.
 """
-import os
 
 import jax
 import numpy as np
 
 from nin import data, preprocess, registry
+from nin import workdir as workdir_lib
 from nin.errors import ConfigError
 
 
@@ -151,11 +151,11 @@ def write_pngs(run, dataset, which: str = 'latest', n: int = 8, grid: int = 3,
   transform = transform_of(run, dataset) if transform is None else transform
   images, labels, names = test_images(run, max(n, grid * grid), dataset=dataset)
   probs, maps = compute(run, images[:n], transform=transform)
-  paths = [os.path.join(run.workdir, f'class_maps_{which}.png')]
+  paths = [workdir_lib.class_maps_file(run.workdir, which)]
   plt.close(plot_maps(images[:n], labels[:n], probs, maps, names, paths[0]))
   if registry.canonical_model(run.config.model)['head'] == 'gap':  # A NiN (check_nin).
     canvas, tiles = mosaic(images[:grid * grid], grid)
     _, canvas_maps = compute(run, canvas, tiles=tiles, transform=transform)
-    paths.append(os.path.join(run.workdir, f'class_maps_{which}_mosaic.png'))
+    paths.append(workdir_lib.class_maps_file(run.workdir, which, mosaic=True))
     plt.close(plot_mosaic(canvas, labels[:grid * grid], canvas_maps, names, paths[1]))
   return paths

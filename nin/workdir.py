@@ -10,6 +10,7 @@
       tensorboard/         the same scalars for TensorBoard
       FAILED               left by a launcher when the run's command failed
       eval_<which>[_validation][_tta<n>].json, *_confusion.png   eval.py's results (`eval_stem`)
+      class_maps_<which>[_mosaic].png   eval.py --class_maps's figures (`class_maps_file`)
 
     sweep root/            a sweep's runs in <group>/seed<k>/ (nin.sweep)
       sweep.json           its manifest: the sweep file, its questions and runs
@@ -39,6 +40,11 @@ PROVENANCE_FILE = 'provenance.jsonl'
 SWEEP_FILE = 'sweep.json'
 SUBMITIT_FOLDER = 'submitit'
 REPORT_FILES = ('report.md', 'report.json')
+
+
+def class_maps_file(workdir: str, which: str, mosaic: bool = False) -> str:
+  """eval.py --class_maps's figure of a checkpoint's class maps (on a mosaic: `mosaic`)."""
+  return os.path.join(workdir, f'class_maps_{which}' + ('_mosaic' if mosaic else '') + '.png')
 
 
 def eval_stem(workdir: str, which: str, split: str, tta: int) -> str:
