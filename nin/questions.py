@@ -78,13 +78,20 @@ def budget(run_a, run_b) -> str:
 
 def _width(run) -> str:
   m = run['config'].model
-  if m.get('stages'):  # The 3x3 nets: each stage's width.
+  if 'stages' in m:  # The 3x3 nets: each stage's width.
     return f"{run['group']} at widths {'/'.join(str(s[0]) for s in m.stages)}"
-  if m.get('widths'):   # airbench's net.
+  if 'widths' in m:  # airbench's net.
     return f"{run['group']} at widths {'/'.join(str(w) for w in m.widths)}"
   # The config's own divisor (the model resolves it away); nets without one are at full width.
   divisor = m.width_divisor if 'width_divisor' in m else 1
-  return f"{run['group']} at {f'1/{divisor} width' if divisor > 1 else 'full width'}"
+  if divisor > 1:
+    return f"{run['group']} at 1/{divisor} width"
+  if 'blocks' in m and isinstance(m.blocks, str) and m.blocks.lstrip().startswith('('):
+    # A block table written out: its kxk convs' widths, as the model resolves them.
+    from nin import registry
+    widths = [str(b[1][0]) for b in registry.canonical_model(m)['blocks']]
+    return f"{run['group']} at widths {'/'.join(widths)}"
+  return f"{run['group']} at full width"
 
 
 def _ratio(a, b) -> str:

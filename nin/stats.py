@@ -104,7 +104,7 @@ def verdict(d: dict, a: str, b: str, p_adjusted=None, budget: str = '') -> str:
   if d.get('low') is None:
     return 'no interval (fewer than two seeds)'
   if d['low'] <= 0 <= d['high']:
-    return f'not resolved {at} (the interval contains zero)'
+    return f'not resolved {at}: the interval contains zero'
   if p_adjusted is not None and p_adjusted >= 1 - LEVEL:
     return (f'not resolved once adjusted for the questions asked (Holm p = {p_adjusted:.2g}; '
             f'unadjusted, the interval excludes zero)')
