@@ -34,8 +34,9 @@ def _check_split(config, n_train: int) -> None:
 
 
 def validate(config) -> None:
-  registry.build_model(config.model)  # The model name, its arguments and their values.
-  model = registry.canonical_model(config.model)  # Every field, the model's defaults filled.
+  # Builds the model (its name, arguments and their values are checked there) and reads
+  # every field back with the model's own defaults filled.
+  model = registry.canonical_model(config.model)
   if 'impl' in model:
     check_choice('model.impl', model['impl'], layers.IMPLS)
   check_choice('dataset name', config.dataset.name, data.DATASETS)
