@@ -96,6 +96,17 @@ def get_base_config():
   # their running average (nin.steps.lookahead_step), whose weight grows to decay**N.
   c.optimizer.lookahead_every = 0
   c.optimizer.lookahead_decay = 0.95
+  # 'regex=factor,...': gradients of the SGD-side parameters whose path matches scaled
+  # (the first match wins), before the coupled decay: a per-parameter learning rate.
+  c.optimizer.lr_multipliers = ''
+  # Muon (optimizer.name='muon', nin/optim.py): kernels of rank >= 2 that do not output
+  # class scores step along their orthogonalised momentum at `learning_rate`; the rest
+  # (biases, BatchNorm, the classifier) take SGD at `sgd_learning_rate` with `momentum`,
+  # `nesterov`, `weight_decay` and the multipliers above, on the same schedule shape.
+  c.optimizer.sgd_learning_rate = 0.1
+  c.optimizer.muon_momentum = 0.6
+  c.optimizer.muon_ns_steps = 3    # Newton-Schulz steps (airbench94_muon's; optax's default is 5).
+  c.optimizer.muon_normalize = True  # Each Muon kernel rescaled to norm sqrt(fan_out) first.
 
   c.schedule = ml_collections.ConfigDict()
   c.schedule.name = 'cosine'      # constant | cosine | piecewise | onecycle
@@ -201,6 +212,34 @@ def fast(c, batch_size=1024):
   c.tta = 2
   c.eval_every_epochs = 1.0
   c.log_every_steps = 10
+  return c
+
+
+def check_muon(variants):
+  """`muon` is an optimizer choice of the fast protocol, not a recipe of its own."""
+  if 'fast' not in variants:
+    raise ValueError(f'Config variant muon needs fast (it changes the fast protocol\'s '
+                     f'optimizer), got {",".join(variants)}')
+
+
+def fast_muon(c):
+  """The fast protocol with Muon (Jordan 2024) on its hidden kernels.
+
+  airbench94_muon's Muon settings (KellerJordan/cifar10-airbench,
+  airbench94_muon.py): learning rate 0.24, Nesterov momentum 0.6, 3
+  Newton-Schulz steps, each kernel rescaled to norm sqrt(fan_out) before its
+  step and not decayed. Everything else stays the protocol's: its schedule
+  shape, batch and epochs, and its SGD (rate, momentum, decay) for the
+  parameters Muon does not take (biases, BatchNorm, the classifier). Call it
+  last, after `fast` and the dataset's settings.
+  """
+  o = c.optimizer
+  o.sgd_learning_rate = o.learning_rate
+  o.name = 'muon'
+  o.learning_rate = 0.24
+  o.muon_momentum = 0.6
+  o.muon_ns_steps = 3
+  o.muon_normalize = True
   return c
 
 

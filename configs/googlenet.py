@@ -8,6 +8,7 @@ r"""GoogLeNet / Inception v1 with and without 1x1 bottlenecks.
 
 Variants (combine with commas):
   fast      the fast protocol (common.fast: airbench94's recipe without its net).
+  muon      with fast: Muon on the hidden kernels (common.fast_muon; airbench94_muon's).
   naive     no 3x3/5x5 reduce layers (Fig. 2a, keeping the pool projection).
   reference the CIFAR recipe of common reproductions (below) instead of the
             project's one protocol.
@@ -30,7 +31,7 @@ cosine decay, weight decay 5e-4, 200 epochs).
 """
 from configs import common
 
-VARIANTS = ('fast', 'naive', 'reference', 'imagenet', 'cpu', 'digits', 'smoke')
+VARIANTS = ('fast', 'muon', 'naive', 'reference', 'imagenet', 'cpu', 'digits', 'smoke')
 
 
 def get_config(arg=None):
@@ -79,4 +80,7 @@ def get_config(arg=None):
     c.model.blocks = ('3a', '3b')
     c.model.stem_width = 16
     c.model.width_divisor = 8
+  if 'muon' in variants:  # Last: the optimizer over whatever recipe the variants set.
+    common.check_muon(variants)
+    common.fast_muon(c)
   return c

@@ -6,11 +6,13 @@ r"""Network in Network (Lin et al. 2013) on CIFAR-10, and its 1x1 ablations.
   python train.py --config configs/nin.py:linear --workdir runs/nin_linear
   python train.py --config configs/nin.py:digits --workdir runs/nin_digits   # CPU, ~1 min
   python train.py --config configs/nin.py:fast --workdir runs/nin_fast     # the fast protocol
+  python train.py --config configs/nin.py:fast,muon --workdir runs/nin_fast_muon
   python -m nin.summary --config configs/nin.py:paper
 
 Variants (combine with commas, e.g. `:relu_only,digits`):
   fast       the fast protocol (common.fast: airbench94's recipe without its net):
              10 epochs at batch 1024; with digits, at batch 128.
+  muon       with fast: Muon on the hidden kernels (common.fast_muon; airbench94_muon's).
   paper      the paper's recipe: no BatchNorm, step decay (see below).
   relu_only  hidden 1x1 layers replaced by a ReLU alone (see models/nin.py).
   relu_only_matched  the same, with block 1 narrowed to 96 maps so that every
@@ -49,7 +51,7 @@ learning rate divided by 10 twice, and weight decay 1e-4. Deviations, and why:
 """
 from configs import common
 
-VARIANTS = ('fast', 'paper', 'relu_only', 'relu_only_matched', 'linear', 'fc', 'fc_dropout',
+VARIANTS = ('fast', 'muon', 'paper', 'relu_only', 'relu_only_matched', 'linear', 'fc', 'fc_dropout',
             'no_dropout', 'cpu', 'digits', 'smoke')
 
 
@@ -91,4 +93,7 @@ def get_config(arg=None):
     c.model.width_divisor = 12
   if 'no_dropout' in variants:  # Last: the dataset variants set their own rate.
     c.model.dropout_rate = 0.0
+  if 'muon' in variants:  # Last: the optimizer over whatever recipe the variants set.
+    common.check_muon(variants)
+    common.fast_muon(c)
   return c

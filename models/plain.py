@@ -80,6 +80,15 @@ def dirac_init(key, shape, dtype=jnp.float32):
   return kernel.at[..., :n].set(eye)
 
 
+def _unit_uniform_init(key, shape, dtype=jnp.float32):
+  """Uniform with standard deviation 1 (airbench94_muon: PyTorch's default, `w *= 1 / w.std()`)."""
+  bound = math.sqrt(3.0)
+  return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+HEAD_INITS = {'torch': _torch_default_init, 'unit': _unit_uniform_init}
+
+
 class Airbench(nn.Module):
   """airbench94's network: whitening, three conv groups, a scaled linear head.
 
@@ -96,6 +105,9 @@ class Airbench(nn.Module):
   whiten_kernel_size: int = 2
   bn_momentum: float = 0.6
   logit_scale: float = 1 / 9
+  # 'torch': PyTorch's default uniform; 'unit': the same rescaled to standard deviation 1
+  # (airbench94_muon's head, with logit_scale 1/256).
+  head_init: str = 'torch'
   dtype: Any = jnp.float32
   impl: str = 'dense'       # Accepted for a uniform interface; there is no 1x1 layer.
   pool_impl: str = 'auto'   # Accepted likewise: the block max pools are reshapes.
@@ -122,7 +134,10 @@ class Airbench(nn.Module):
         x = gelu(x)
     x = pooling.max_pool_blocks(x, x.shape[1])  # The last 3x3 map to one pixel.
     x = x.reshape(x.shape[0], -1)
-    x = nn.Dense(self.num_classes, use_bias=False, kernel_init=_torch_default_init,
+    if self.head_init not in HEAD_INITS:
+      raise ValueError(f'Unknown airbench head_init {self.head_init!r}; valid: '
+                       f'{", ".join(HEAD_INITS)}')
+    x = nn.Dense(self.num_classes, use_bias=False, kernel_init=HEAD_INITS[self.head_init],
                  dtype=self.dtype, name='head')(x)
     return (x * self.logit_scale).astype(jnp.float32)
 

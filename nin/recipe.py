@@ -14,10 +14,16 @@ def columns(config) -> dict:
   """How a config trains, in the report's recipe columns (dropout belongs to the model)."""
   o, s, d = config.optimizer, config.schedule, config.dataset
   optimiser = o.name
+  sgd = f'{"nesterov " if o.nesterov else ""}momentum {o.momentum:g}' if o.momentum else ''
   if o.name == 'sgd':
-    optimiser += f' {"nesterov " if o.nesterov else ""}momentum {o.momentum:g}' if o.momentum else ''
+    optimiser += f' {sgd}' if sgd else ''
+  if o.name == 'muon':
+    optimiser += (f' (momentum {o.muon_momentum:g}, {o.muon_ns_steps} NS steps) on hidden '
+                  f'kernels; sgd {sgd} at LR {o.sgd_learning_rate:g} on the rest')
   if o.bn_bias_lr_multiplier != 1:
     optimiser += f', BN biases at {o.bn_bias_lr_multiplier:g}x LR'
+  if o.lr_multipliers:
+    optimiser += f', LR x {o.lr_multipliers}'
   schedule = s.name
   if s.name == 'piecewise':
     schedule += f' x{s.decay_factor:g} at {", ".join(f"{b:g}" for b in s.boundaries_epochs)}'

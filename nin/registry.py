@@ -22,7 +22,7 @@ FIELD_CHOICES = {
             'pool_impl': pooling.IMPLS},
     'googlenet': {'pool_impl': pooling.IMPLS},
     'plain': {'pool_impl': pooling.IMPLS},
-    'airbench': {'pool_impl': pooling.IMPLS},
+    'airbench': {'pool_impl': pooling.IMPLS, 'head_init': tuple(plain.HEAD_INITS)},
 }
 # Parameters a family computes from the training data at initialisation:
 # fn(model, params, normalised training images) -> params. Only the first

@@ -107,6 +107,20 @@ def _check_fast_fields(config) -> None:
   if not o.freeze_after_epochs >= 0:
     raise ConfigError(f'optimizer.freeze_after_epochs={o.freeze_after_epochs} must be 0 or '
                       f'positive')
+  try:
+    optim.parse_lr_multipliers(o.lr_multipliers)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  if o.name == 'muon':
+    if not (o.sgd_learning_rate > 0 and math.isfinite(o.sgd_learning_rate)):
+      raise ConfigError(f'optimizer.sgd_learning_rate={o.sgd_learning_rate} must be a '
+                        f'positive (finite) number (muon: the rate of the parameters Muon '
+                        f'does not take)')
+    if not 0 <= o.muon_momentum < 1:
+      raise ConfigError(f'optimizer.muon_momentum={o.muon_momentum} must be in [0, 1)')
+    if not (isinstance(o.muon_ns_steps, int) and o.muon_ns_steps > 0):
+      raise ConfigError(f'optimizer.muon_ns_steps={o.muon_ns_steps!r} must be a positive '
+                        f'number of Newton-Schulz steps')
   for field in ('frozen', 'freeze_after'):
     try:
       re.compile(o[field])

@@ -323,7 +323,9 @@ def test_time_to_accuracy_names_the_first_crossing():
 
 @pytest.mark.parametrize('config', ['configs/plain.py:airbench,smoke', 'configs/nin.py:fast,smoke',
                                     'configs/googlenet.py:fast,smoke',
-                                    'configs/plain.py:fast,smoke'])
+                                    'configs/plain.py:fast,smoke',
+                                    'configs/plain.py:airbench_muon,smoke',
+                                    'configs/nin.py:fast,muon,smoke'])
 def test_fast_configs_train(config, tmp_path):
   p = runs.cli('train.py', f'--config={config}', f'--workdir={tmp_path}', '--config.num_train_steps=3')
   assert p.returncode == 0, p.stderr[-2000:]
