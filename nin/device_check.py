@@ -1,6 +1,6 @@
 r"""One prepared check of an accelerator: speed, correctness and training, in one call.
 
-  python -m nin.device_check --out DIR --image_dir /data/CIFAR-10-images   # a GPU: ~8 min
+  python -m nin.device_check --out DIR --image_dir /data/CIFAR-10-images   # a GPU: ~9 min
   python -m nin.device_check --out DIR --tiny                              # any CPU: ~2 min
 
 It writes DIR/device_check.json (everything), DIR/device_check.md (a summary)
@@ -14,7 +14,10 @@ to carry it to a GPU machine without internet. The parts, in order:
                float32 and bfloat16: images/s, share of the peak, the operand types
                of its matrix products (bfloat16 is what tensor cores take)
   airbench     configs/plain.py:airbench on all 50,000 images, seed after seed
-  nin          configs/nin.py:fast at full width (45,000 images, 5,000 for validation)
+  airbench_muon  configs/plain.py:airbench_muon (airbench94_muon's recipe) likewise
+  nin_quarter  configs/nin.py:fast at a quarter of NiN's widths (45,000 images, 5,000
+               for validation), and nin_quarter_muon the same with Muon (`fast,muon`)
+  nin          configs/nin.py:fast at full width
   googlenet    configs/googlenet.py:fast at full width
   peers        PyTorch's NiN step on the same device (benchmarks/torch_nin.py)
 
@@ -37,11 +40,12 @@ import sys
 import tempfile
 import time
 
-PARTS = ('environment', 'gradients', 'bench', 'airbench', 'nin', 'googlenet', 'peers')
-# Seconds per part on an accelerator; they add up to 7.5 minutes, and the total is capped
+PARTS = ('environment', 'gradients', 'bench', 'airbench', 'airbench_muon', 'nin_quarter',
+         'nin_quarter_muon', 'nin', 'googlenet', 'peers')
+# Seconds per part on an accelerator; they add up to 9 minutes, and the total is capped
 # by --budget_sec. --tiny scales them down (a CPU has more to compile than to run).
-BUDGETS = {'environment': 30, 'gradients': 45, 'bench': 120, 'airbench': 90, 'nin': 60,
-           'googlenet': 75, 'peers': 30}
+BUDGETS = {'environment': 20, 'gradients': 40, 'bench': 110, 'airbench': 80, 'airbench_muon': 80,
+           'nin_quarter': 45, 'nin_quarter_muon': 45, 'nin': 50, 'googlenet': 50, 'peers': 25}
 _GRACE_SEC = 30  # After SIGTERM: a training run saves its checkpoint and stops.
 _FILES = ('device_check.json', 'device_check.md', 'device_check.log')
 
@@ -54,7 +58,7 @@ def define_flags():
   flags.DEFINE_bool('tiny', False, 'Narrow nets, a few steps, small shapes: the same code on a '
                     'CPU in minutes.')
   flags.DEFINE_list('parts', list(PARTS), 'Parts to run, in this order.')
-  flags.DEFINE_integer('budget_sec', 480, 'Time for the whole check; each part gets its own '
+  flags.DEFINE_integer('budget_sec', 540, 'Time for the whole check; each part gets its own '
                        'budget (BUDGETS), cut to what is left.')
   flags.DEFINE_integer('seeds', 5, 'At most this many seeds per training part.')
   flags.DEFINE_string('train_dtype', 'auto', 'Compute dtype of the training parts: float32, '
@@ -196,6 +200,11 @@ def run_part(f) -> None:
   elif f.part == 'peers':
     parts.peers(rec, f.tiny, batch, dtypes)
   else:
+    # Seeds after the first load their compiled steps from disk instead of compiling
+    # them again (one process builds fresh jitted functions per run).
+    import jax
+    jax.config.update('jax_compilation_cache_dir', os.path.join(f.scratch, 'jax_cache'))
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
     parts.train(rec, f.part, f.tiny, f.image_dir, _dtype(f), f.seeds, deadline, f.scratch)
 
 

@@ -231,6 +231,11 @@ def peers(rec: Record, tiny: bool, batch_size: int, dtypes) -> None:
 RUNS = {
     'airbench': ('plain', 'airbench', {'dataset.validation_examples': 0},
                  {'model.widths': (8, 16, 16)}),
+    'airbench_muon': ('plain', 'airbench_muon', {'dataset.validation_examples': 0},
+                      {'model.widths': (8, 16, 16)}),
+    'nin_quarter': ('nin', 'fast', {'model.width_divisor': 4}, {'model.width_divisor': 12}),
+    'nin_quarter_muon': ('nin', 'fast,muon', {'model.width_divisor': 4},
+                         {'model.width_divisor': 12}),
     'nin': ('nin', 'fast', {}, {'model.width_divisor': 12}),
     'googlenet': ('googlenet', 'fast', {},
                   {'model.blocks': ('3a', '3b'), 'model.stem_width': 16,

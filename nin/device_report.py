@@ -104,6 +104,43 @@ def _training(name, t) -> list:
   return lines + ['']
 
 
+# Each pair trained under one protocol with SGD (A) and with Muon (B), on one device.
+MUON_PAIRS = (('airbench', 'airbench_muon'), ('nin_quarter', 'nin_quarter_muon'))
+
+
+def _mean(runs, key):
+  values = [r[key] for r in runs if r.get(key) is not None]
+  return sum(values) / len(values) if values else None
+
+
+def _muon(parts) -> list:
+  lines = []
+  for a, b in MUON_PAIRS:
+    ra, rb = parts.get(a, {}).get('runs', []), parts.get(b, {}).get('runs', [])
+    if not (ra and rb):
+      continue
+    if not lines:
+      lines = ['## Muon against SGD, on this device', '',
+               '| pair | runs | test, TTA: SGD | Muon | Muon - SGD (95% interval) '
+               '| training s: SGD | Muon | PFLOP: SGD | Muon |',
+               '|---|---:|---:|---:|---|---:|---:|---:|---:|']
+    key = 'test_accuracy_tta' if all(r.get('test_accuracy_tta') is not None
+                                      for r in ra + rb) else 'test_accuracy'
+    d = stats.difference({r['seed']: r[key] for r in rb}, {r['seed']: r[key] for r in ra})
+    diff = f"{100 * d['mean']:+.2f}"
+    if d['low'] is not None:
+      diff += f" [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+    lines.append(f"| `{a}` / `{b}` | {len(ra)} / {len(rb)} | {_pct(_mean(ra, key))} "
+                 f"| {_pct(_mean(rb, key))} | {diff} | {_mean(ra, 'train_time_sec'):.1f} "
+                 f"| {_mean(rb, 'train_time_sec'):.1f} | {_mean(ra, 'train_flops') / 1e15:.3f} "
+                 f"| {_mean(rb, 'train_flops') / 1e15:.3f} |")
+  if lines:
+    lines += ['', 'Paired over the seeds both ran where at least two did (else Welch). The '
+              'PFLOP count the model\'s forward and backward passes only (nin.summary); '
+              'Muon\'s Newton-Schulz products are not in them.', '']
+  return lines
+
+
 def _peers(p) -> list:
   if p.get('skipped'):
     return ['## PyTorch', '', p['skipped'] + '.', '']
@@ -130,8 +167,9 @@ def markdown(results) -> str:
   lines.append('')
   lines += _gradients(parts.get('gradients', {}))
   lines += _bench(parts.get('bench', {}))
-  for name in ('airbench', 'nin', 'googlenet'):
-    lines += _training(name, parts.get(name, {}))
+  for name, part in parts.items():
+    lines += _training(name, part)  # The training parts: those that name a config.
+  lines += _muon(parts)
   lines += _peers(parts.get('peers', {}))
   return '\n'.join(lines).rstrip() + '\n'
 

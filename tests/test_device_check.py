@@ -21,8 +21,8 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
   assert p.returncode == 0, p.stdout + p.stderr + (out / 'device_check.log').read_text()
   res = json.loads((out / 'device_check.json').read_text())
   parts = res['parts']
-  assert list(parts) == ['environment', 'gradients', 'bench', 'airbench', 'nin', 'googlenet',
-                         'peers']
+  assert list(parts) == ['environment', 'gradients', 'bench', 'airbench', 'airbench_muon',
+                         'nin_quarter', 'nin_quarter_muon', 'nin', 'googlenet', 'peers']
   assert all(p['status'] == 'ok' for p in parts.values()), parts
   env_part = parts['environment']
   assert env_part['platform'] == 'cpu' and env_part['tensorflow_imported'] is False
@@ -37,7 +37,7 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
   for r in steps:
     assert r['images_per_sec'] > 0 and 0 < r['fraction_of_peak']
     assert set(r['matrix_product_operands']) == {'f32'}  # float32 steps: float32 products.
-  for part in ('airbench', 'nin', 'googlenet'):
+  for part in ('airbench', 'airbench_muon', 'nin_quarter', 'nin_quarter_muon', 'nin', 'googlenet'):
     [run] = parts[part]['runs']
     assert run['step'] == 4 and 0 <= run['test_accuracy'] <= 1 and run['seed'] == 0
     assert run['platform'] == 'cpu' and parts[part]['dtype'] == 'float32'
@@ -48,6 +48,7 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
   assert md == device_report.markdown(res)  # The summary is rendered from the JSON alone.
   assert '**--tiny**' in md and '## nin: `nin.py:fast`, float32' in md
   assert '===== googlenet' in (out / 'device_check.log').read_text()
+  assert '| `airbench` / `airbench_muon` | 1 / 1 |' in md  # Muon against SGD, per pair.
 
 
 def test_a_part_past_its_budget_is_stopped_and_the_next_runs(tmp_path):
@@ -72,7 +73,8 @@ def test_bad_flags_are_one_line():
                      capture_output=True, text=True, timeout=120)
   assert p.returncode == 2
   assert p.stderr.strip() == ('Error: --parts=bench,gpu: unknown gpu; valid: environment, '
-                              'gradients, bench, airbench, nin, googlenet, peers')
+                              'gradients, bench, airbench, airbench_muon, nin_quarter, '
+                              'nin_quarter_muon, nin, googlenet, peers')
 
 
 def test_hlo_matrix_products_are_counted_by_operand_type():
