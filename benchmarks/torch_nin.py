@@ -36,14 +36,14 @@ def nin(variant: str) -> nn.Sequential:
       nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
-def time_step(device: str, batch_size: int, dtype: str, variant: str, steps: int,
-              warmup: int) -> dict:
-  torch.manual_seed(0)
-  model = nin(variant).to(device, memory_format=torch.channels_last).train()
+def time_model(model, device: str, batch_size: int, dtype: str, steps: int, warmup: int,
+               lr: float = 0.01, nesterov: bool = False) -> dict:
+  """Times `model`'s SGD training step on a fixed random batch (channels_last)."""
+  model = model.to(device, memory_format=torch.channels_last).train()
   x = torch.randn(batch_size, 3, 32, 32, device=device).contiguous(
       memory_format=torch.channels_last)
   y = torch.randint(0, 10, (batch_size,), device=device)
-  opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+  opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=nesterov)
   autocast = dtype == 'bfloat16'
   device_type = torch.device(device).type
 
@@ -67,9 +67,15 @@ def time_step(device: str, batch_size: int, dtype: str, variant: str, steps: int
   median = statistics.median(times)
   return {'framework': 'pytorch', 'torch': torch.__version__, 'device': device,
           'device_name': (torch.cuda.get_device_name() if device_type == 'cuda' else 'cpu'),
-          'model': 'nin', 'variant': 'default' if variant == 'bn' else 'paper',
           'dtype': dtype, 'batch_size': batch_size, 'steps': steps,
           'step_sec_median': median, 'images_per_sec': batch_size / median}
+
+
+def time_step(device: str, batch_size: int, dtype: str, variant: str, steps: int,
+              warmup: int) -> dict:
+  torch.manual_seed(0)
+  r = time_model(nin(variant), device, batch_size, dtype, steps, warmup)
+  return {**r, 'model': 'nin', 'variant': 'default' if variant == 'bn' else 'paper'}
 
 
 def main():

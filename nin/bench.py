@@ -5,8 +5,9 @@ r"""Benchmarks: training-step speed against the device's own matmul peak.
 
 For every (model, 1x1 impl, dtype) it measures compile time, the median and
 spread of the jitted training step (synthetic data on the device, after
-warm-up; a model's variants and the peak matmul take turns, one step each per
-round, so that drifting load on a shared machine shifts them alike), images/s,
+warm-up; a model's variants and the peak matmul take turns in a few rounds, each
+variant's steps in a row after an untimed one, so that drifting load on a shared
+machine shifts them alike and no step pays for the switch from another), images/s,
 FLOPs per step from XLA's own cost analysis, achieved FLOP/s, page faults per
 step (nin/malloc.py), and the fraction of the practical peak: a large matmul
 in the same dtype, timed in the same run. It also times the input side alone (on-device
@@ -35,12 +36,13 @@ FAMILIES = ('nin', 'googlenet', 'plain', 'airbench')
 # What is timed, per family: the config users train by default (BatchNorm after
 # every conv, dropout: `default`) and the paper's net without BatchNorm (`paper`);
 # the CIFAR GoogLeNet with its BatchNorm; airbench94's net with its whole step
-# (lookahead included).
+# (lookahead included), and airbench94_muon's (Muon's Newton-Schulz iterations included).
 _VARIANTS = {'nin': ('default', 'paper'), 'googlenet': ('default',),
-             'plain': ('default', 'paper'), 'airbench': ('airbench',)}
+             'plain': ('default', 'paper'), 'airbench': ('airbench', 'airbench_muon')}
 # --quick (CI) times GoogLeNet narrowed to blocks 3a and 3b: on a CPU, compiling and
 # timing the whole network's training step took about half of the quick run.
-_QUICK_VARIANTS = {**_VARIANTS, 'googlenet': ('smoke',), 'airbench': ('airbench,smoke',)}
+_QUICK_VARIANTS = {**_VARIANTS, 'googlenet': ('smoke',),
+                   'airbench': ('airbench,smoke', 'airbench_muon,smoke')}
 
 
 def _config(family, variant):
@@ -115,15 +117,17 @@ def prepare_train_step(family, impl, dtype, batch_size, mesh, quick=False,
           'step': compiled, 'args': [state, images, labels], 'times': [], 'faults': 0}
 
 
-def time_step(p) -> None:
-  """Runs one more step of a prepared configuration, adding its time and page faults."""
+def time_step(p, timed=True) -> None:
+  """Runs one more step of a prepared configuration, adding its time and page faults
+  (unless not `timed`)."""
   faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
   t = time.perf_counter()
   state, m = p['step'](*p['args'])
   jax.block_until_ready(m)
-  p['times'].append(time.perf_counter() - t)
-  p['faults'] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
   p['args'][0] = state
+  if timed:
+    p['times'].append(time.perf_counter() - t)
+    p['faults'] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
 def step_figures(p) -> dict:
@@ -205,13 +209,22 @@ def environment() -> dict:
 
 
 def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False,
-        loop_steps=0) -> dict:
-  """Times every configuration of a model round-robin, one step each per round, with a
-  peak matmul sample in every round too: drifting load then shifts all of them alike."""
+        loop_steps=0, blocks=2) -> dict:
+  """Times every configuration of a model in `blocks` rounds; in each round, each
+  configuration runs its share of the `steps` in a row, after one untimed step, and
+  the peak matmul takes a sample: drifting load then shifts all of them alike.
+
+  Why in a row: a step that follows another compiled program runs slower than the
+  next one (with the project's malloc settings, NiN with BatchNorm 10% slower when it
+  alternated with a bfloat16 step and the bfloat16 matmul; docs/bench/bench_vs_loop.md),
+  and a training loop never alternates. Timed one step per round, as this bench once
+  was, NiN's step read up to 1.5 times slower than the loop that runs it.
+  """
   mesh = distributed.make_mesh()
   peak_fns = {dt: matmul_peak_fn(dt, matmul_n) for dt in dtypes}
   peak_times = {dt: _timed(fn, 5) for dt, (fn, _) in peak_fns.items()}
   results = []
+  per_block = [len(b) for b in np.array_split(np.arange(steps), min(blocks, steps))]
   for family in models:
     # plain and airbench have no 1x1 layer; in quick mode GoogLeNet (slow on a CPU) runs
     # one impl; a family's default config is timed with the first impl only.
@@ -224,9 +237,11 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False,
       for _ in range(warmup):
         time_step(p)
       p['times'], p['faults'] = [], 0
-    for _ in range(steps):
+    for n in per_block:
       for p in prepared:
-        time_step(p)
+        time_step(p, timed=False)  # The step after a switch of programs.
+        for _ in range(n):
+          time_step(p)
       for dt, (fn, _) in peak_fns.items():
         peak_times[dt] += _timed(fn, 1)
     for p in prepared:
@@ -260,7 +275,7 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False,
   inp['ratio_to_training'] = {m: inp['images_per_sec'] / v for m, v in fastest.items()}
   return {'environment': environment(), 'matmul_peak_flops_per_sec': peaks,
           'settings': {'batch_size': batch_size, 'steps': steps, 'warmup': warmup,
-                       'matmul_n': matmul_n, 'quick': quick},
+                       'blocks': len(per_block), 'matmul_n': matmul_n, 'quick': quick},
           'train_step': results, 'loop': loops, 'input': inp}
 
 
@@ -309,7 +324,7 @@ def check_flags(f) -> None:
   if f.loop_steps and f.loop_steps < 11:
     raise ConfigError(f'--loop_steps={f.loop_steps}: use 0 (off) or at least 11 (two records '
                       f'of 5 steps after the first)')
-  for name in ('batch_size', 'steps', 'matmul_n'):
+  for name in ('batch_size', 'steps', 'matmul_n', 'blocks'):
     if getattr(f, name) <= 0:
       raise ConfigError(f'--{name}={getattr(f, name)} must be positive')
   if f.warmup < 0:
@@ -327,6 +342,8 @@ def define_flags():
   flags.DEFINE_integer('batch_size', 128, 'Global batch size.')
   flags.DEFINE_integer('steps', 10, 'Timed steps per configuration.')
   flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation.')
+  flags.DEFINE_integer('blocks', 2, 'Rounds over the configurations: each runs its share of '
+                       '--steps in a row per round, after one untimed step.')
   flags.DEFINE_integer('matmul_n', 2048, 'Size of the peak-measuring matmul.')
   flags.DEFINE_bool('quick', False, 'Batch 8, 2 steps, a 1024 matmul, a narrow GoogLeNet: for CI.')
   flags.DEFINE_string('out', '', 'Write the results as JSON here.')
@@ -346,10 +363,10 @@ def main(argv):
 def _main(f):
   check_flags(f)
   if f.quick:
-    res = run(f.models, f.impls, f.dtypes, 8, 2, 1, 1024, quick=True, loop_steps=11)
+    res = run(f.models, f.impls, f.dtypes, 8, 2, 1, 1024, quick=True, loop_steps=11, blocks=1)
   else:
     res = run(f.models, f.impls, f.dtypes, f.batch_size, f.steps, f.warmup, f.matmul_n,
-              loop_steps=f.loop_steps)
+              loop_steps=f.loop_steps, blocks=f.blocks)
   print(markdown(res))
   if f.out:
     with open(f.out, 'w') as fh:

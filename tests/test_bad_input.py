@@ -106,6 +106,7 @@ def test_summary_bad_config(args, message):
     (('--dtypes', 'float16'), 'unknown float16; valid: float32, bfloat16'),
     (('--batch_size', '0'), '--batch_size=0 must be positive'),
     (('--steps', '0'), '--steps=0 must be positive'),
+    (('--blocks', '0'), '--blocks=0 must be positive'),
     (('--out', '/nonexistent/dir/bench.json'), 'does not exist'),
 ])
 def test_bench_bad_flags_fail_before_timing_anything(args, message):

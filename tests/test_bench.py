@@ -34,7 +34,8 @@ def test_quick_benchmark(tmp_path):
   assert {r['impl'] for r in steps if r['model'] == 'nin'} == {'dense', 'conv', 'einsum'}
   # What users train (BatchNorm) beside the paper's nets.
   assert {(r['model'], r['variant']) for r in steps} >= {('nin', 'default'), ('nin', 'paper'),
-                                                        ('plain', 'default'), ('plain', 'paper')}
+                                                        ('plain', 'default'), ('plain', 'paper'),
+                                                        ('airbench', 'airbench_muon,smoke')}
   for r in steps:
     assert r['flops_per_step'] > 0 and 0 < r['fraction_of_peak'] < 1.5
     if r['model'] == 'airbench':
@@ -57,3 +58,56 @@ def test_quick_benchmark(tmp_path):
   [loop] = res['loop']
   assert (loop['model'], loop['variant']) == ('nin', 'default') and loop['records'] >= 2
   assert 0 < loop['ratio_to_step'] < 3 and '| training loop img/s |' in p.stdout
+  [step] = [r for r in steps if (r['model'], r['variant'], r['dtype'])
+            == ('nin', loop['variant'], 'float32') and r['impl'] == 'dense']
+  assert loop['ratio_to_step'] == loop['images_per_sec'] / step['images_per_sec']
+
+
+class _Clock:
+  def __init__(self):
+    self.now = 100.0
+
+  def __call__(self):
+    return self.now
+
+
+class _Writer:
+  def __init__(self):
+    self.records = []
+
+  def read(self, kind):
+    return [r for r in self.records if r['kind'] == kind]
+
+  def write(self, kind, step, **scalars):
+    self.records.append({'kind': kind, 'step': step, **scalars})
+
+
+def test_loop_rate_bookkeeping(monkeypatch):
+  """The loop's images/s (what `nin.bench --loop_steps` divides by the step's): each record
+  counts the steps it timed, leaves out the first step's compilation and the time of
+  saving, and the run's training time counts the first step as a typical one."""
+  import jax.numpy as jnp
+  from nin import train
+  clock, writer = _Clock(), _Writer()
+  monkeypatch.setattr(train.time, 'time', clock)
+  log = train.StepLog(writer, lambda s: 0.1, batch_size=128, steps_per_epoch=10,
+                      checkpoint_dir='ckpt', last_saved=None)
+  m = {'loss': jnp.float32(2.0), 'accuracy': jnp.float32(0.5)}
+  clock.now += 30.0                  # Step 0: compilation, timed apart.
+  log.add(0, m)
+  for step in range(1, 5):           # Steps 1-4: 0.5 s each.
+    clock.now += 0.5
+    log.add(step, m)
+  log.flush()
+  [r] = writer.read('train')
+  assert r['step'] == 5 and log.compile_sec == 30.0
+  assert r['images_per_sec'] == 4 * 128 / 2.0 and r['step_time'] == 0.5
+  assert r['train_time_sec'] == 5 * 0.5
+  clock.now += 60.0                  # An evaluation and a save: not training time.
+  log.saved(5)
+  for step in range(5, 10):          # Steps 5-9: 0.25 s each.
+    clock.now += 0.25
+    log.add(step, m)
+  log.flush()
+  r = writer.read('train')[-1]
+  assert r['images_per_sec'] == 5 * 128 / 1.25 and r['train_time_sec'] == 2.5 + 1.25
