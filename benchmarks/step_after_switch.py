@@ -49,7 +49,8 @@ def main():
     bench.time_step(p), bench.time_step(q)
   out = {'model': f.model, 'variant': f.variant, 'batch_size': 128,
          'in_a_row': _rate(p, f.steps),
-         'alternating': _rate(p, f.steps, [lambda: bench.time_step(q), lambda: jax.block_until_ready(peak())]),
+         'alternating': _rate(p, f.steps, [lambda: bench.time_step(q),
+                                           lambda: jax.block_until_ready(peak())]),
          'in_a_row_again': _rate(p, f.steps)}
   with tempfile.TemporaryDirectory() as workdir:
     loop = bench.loop_throughput(f.model, f.variant, 'float32', 128, f.loop_steps, workdir)

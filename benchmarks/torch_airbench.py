@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_nin import time_model  # noqa: E402
+from torch_nin import time_model, training_step  # noqa: E402
 
 
 def airbench(widths=(64, 256, 256)) -> nn.Sequential:
@@ -48,15 +48,7 @@ class _Scale(nn.Module):
 
 
 def profile(model, device, batch_size, steps) -> str:
-  model = model.to(device, memory_format=torch.channels_last).train()
-  x = torch.randn(batch_size, 3, 32, 32, device=device).contiguous(
-      memory_format=torch.channels_last)
-  y = torch.randint(0, 10, (batch_size,), device=device)
-  opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-  def step():
-    opt.zero_grad(set_to_none=True)
-    nn.functional.cross_entropy(model(x), y).backward()
-    opt.step()
+  step = training_step(model, device, batch_size, 'float32', nesterov=True)
   step()
   with torch.profiler.profile() as prof:
     for _ in range(steps):

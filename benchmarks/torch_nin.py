@@ -36,9 +36,9 @@ def nin(variant: str) -> nn.Sequential:
       nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
-def time_model(model, device: str, batch_size: int, dtype: str, steps: int, warmup: int,
-               lr: float = 0.01, nesterov: bool = False) -> dict:
-  """Times `model`'s SGD training step on a fixed random batch (channels_last)."""
+def training_step(model, device: str, batch_size: int, dtype: str, lr: float = 0.01,
+                  nesterov: bool = False):
+  """A function running one SGD step of `model` on a fixed random batch (channels_last)."""
   model = model.to(device, memory_format=torch.channels_last).train()
   x = torch.randn(batch_size, 3, 32, 32, device=device).contiguous(
       memory_format=torch.channels_last)
@@ -53,7 +53,14 @@ def time_model(model, device: str, batch_size: int, dtype: str, steps: int, warm
       loss = nn.functional.cross_entropy(model(x), y)
     loss.backward()
     opt.step()
+  return step
 
+
+def time_model(model, device: str, batch_size: int, dtype: str, steps: int, warmup: int,
+               lr: float = 0.01, nesterov: bool = False) -> dict:
+  """Times `model`'s training step (`training_step`): the median after `warmup` steps."""
+  step = training_step(model, device, batch_size, dtype, lr, nesterov)
+  device_type = torch.device(device).type
   times = []
   for i in range(warmup + steps):
     if device_type == 'cuda':

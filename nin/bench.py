@@ -235,8 +235,7 @@ def run(models, impls, dtypes, batch_size, steps, warmup, matmul_n, quick=False,
                 for impl in (family_impls if variant == variants[-1] else impls[:1])]
     for p in prepared:
       for _ in range(warmup):
-        time_step(p)
-      p['times'], p['faults'] = [], 0
+        time_step(p, timed=False)
     for n in per_block:
       for p in prepared:
         time_step(p, timed=False)  # The step after a switch of programs.

@@ -183,8 +183,7 @@ def bench(rec: Record, tiny: bool, batch_size: int, dtypes) -> None:
         p = bench_lib.prepare_train_step(family, impl, dtype, batch_size, mesh,
                                          quick=tiny, variant=variant)
         for _ in range(rec['settings']['warmup']):
-          bench_lib.time_step(p)
-        p['times'], p['faults'] = [], 0
+          bench_lib.time_step(p, timed=False)
         for _ in range(rec['settings']['steps']):
           bench_lib.time_step(p)
         r = bench_lib.step_figures(p)
