@@ -53,16 +53,17 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
 
 def test_a_part_past_its_budget_is_stopped_and_the_next_runs(tmp_path):
   out = tmp_path / 'out'
-  p = subprocess.run([sys.executable, '-m', 'nin.device_check', '--tiny', '--seeds=3',
+  p = subprocess.run([sys.executable, '-m', 'nin.device_check', '--tiny', '--seeds=50',
                       '--parts=nin,environment', '--budget_sec=40', f'--out={out}'],
                      cwd=runs.ROOT, env=runs.env(), capture_output=True, text=True, timeout=300)
   assert p.returncode == 0, p.stderr
   parts = json.loads((out / 'device_check.json').read_text())['parts']
   # 40 s is less than the two parts' budgets: NiN gets its share (two thirds), which cannot
-  # hold three tiny runs with their compilations, and the environment part still runs.
+  # hold fifty tiny runs (three fit on a quiet CPU once the compilation cache serves seeds
+  # after the first), and the environment part still runs.
   nin = parts['nin']
   assert nin['budget_sec'] < 30 and nin['wall_sec'] < 30 + 35  # Its share, and the grace.
-  assert len(nin.get('runs', [])) < 3
+  assert len(nin.get('runs', [])) < 50
   assert nin.get('stopped') or nin.get('interrupted') or nin['status'] == 'stopped at its budget'
   assert parts['environment']['status'] == 'ok' and parts['environment']['platform'] == 'cpu'
 
