@@ -162,11 +162,13 @@ def learning_rate_section(choices: list) -> list:
   rates = sorted({r for c in choices for r in c['rates']})
   lines = ['## Learning rates chosen on validation', '',
            'Mean validation accuracy of each group at each peak learning rate of the grid; '
-           'the chosen rate is the best (bold). The test split plays no part in it.', '',
+           'the chosen rate is the best (bold). The test split plays no part in it. A choice '
+           "at the grid's edge is marked: the best rate may lie beyond it.", '',
            '| group | ' + ' | '.join(f'{r:g}' for r in rates) + ' | chosen |',
            '|---|' + '---:|' * len(rates) + '---:|']
   for c in choices:
     cells = [('**{:.2%}**' if r == c['chosen'] else '{:.2%}').format(c['rates'][r])
              if r in c['rates'] else '—' for r in rates]
-    lines.append(f"| {c['group']} | " + ' | '.join(cells) + f" | {c['chosen']:g} |")
+    edge = " (grid's edge)" if c['chosen'] in (min(c['rates']), max(c['rates'])) else ''
+    lines.append(f"| {c['group']} | " + ' | '.join(cells) + f" | {c['chosen']:g}{edge} |")
   return lines + ['']

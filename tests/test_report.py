@@ -12,6 +12,7 @@ from nin import workdir as workdir_lib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Committed reports that ship their runs' small files (config, metrics, final summary).
 COMMITTED = ('docs/time_to_accuracy', 'docs/compare_cifar_cpu/questions',
+             'docs/compare_cifar_cpu/lr_grid',
              'docs/precision_cifar_cpu/precision')
 
 
@@ -183,7 +184,7 @@ def test_a_learning_rate_grid_names_each_groups_best_rate_on_validation(tmp_path
     chosen = {c['group']: c['chosen'] for c in json.load(f)['learning_rates']}
   assert chosen == {'nin': 1.5, 'plain': 0.75}
   assert '| nin | 60.50% | **66.50%** | 62.50% | 1.5 |' in text
-  assert '| plain | **71.50%** | 70.50% | 40.50% | 0.75 |' in text
+  assert "| plain | **71.50%** | 70.50% | 40.50% | 0.75 (grid's edge) |" in text
 
 
 def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):

@@ -230,10 +230,10 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   # The learning-rate grid: every CPU group at each rate, two seeds, no questions.
   grid = sweep_lib.load_sweep('configs/sweeps/questions.py:lr_grid')
   assert sweep_lib.load_questions('configs/sweeps/questions.py:lr_grid', grid) == []
-  assert len(grid) == 7 * 3 * 2 and {r['seed'] for r in grid} == {0, 1}
+  assert len(grid) == 7 * 4 * 2 and {r['seed'] for r in grid} == {0, 1}
   nin_grid = {sweep_lib.build_config(r).optimizer.learning_rate: r['group'] for r in grid
               if r['group'].startswith('nin@') and r['seed'] == 0}
-  assert nin_grid == {0.75: 'nin@lr0.75', 1.5: 'nin@lr1.5', 3.0: 'nin@lr3'}
+  assert nin_grid == {0.375: 'nin@lr0.375', 0.75: 'nin@lr0.75', 1.5: 'nin@lr1.5', 3.0: 'nin@lr3'}
   cpu = {r['group']: sweep_lib.build_config(r) for r in sweep_lib.load_sweep(
       'configs/sweeps/questions.py:cpu') if r['seed'] == 0}
   assert results.model_size(cpu['nin'])['params'] == 17_244
