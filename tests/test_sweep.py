@@ -1,4 +1,5 @@
 """Sweeps: dry-run commands run as printed, skip finished runs, resume killed ones; the report."""
+import importlib.util
 import json
 import os
 import signal
@@ -263,3 +264,36 @@ def test_key_value_flags_parse_as_train_py_does_and_name_themselves_in_errors():
     sweep_lib.parse_overrides(['a.b'])
   with pytest.raises(ConfigError, match=r"--slurm_extra 'account' is not KEY=VALUE \(e\.g\. acc"):
     sweep_lib.parse_overrides(['account'], 'slurm_extra', 'account=myproject')
+
+
+def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reused():
+  """LEARNING_RATES in configs/sweeps/questions.py is what the committed, complete grid
+  (docs/compare_cifar_cpu/lr_grid) chose on validation; the cpu rung trains every group at
+  its rate, its seeds 0 and 1 are the grid's runs at that rate (the same config, so they
+  are reused), and the ladder carries the rates to its larger budget."""
+  from nin import sweep as sweep_lib
+  spec = 'configs/sweeps/questions.py'
+  chosen = _sweep_module(spec).LEARNING_RATES
+  docs = os.path.join(runs.ROOT, 'docs', 'compare_cifar_cpu')
+  with open(os.path.join(docs, 'lr_grid', 'report.json')) as f:
+    grid_report = json.load(f)
+  assert all(g['finished'] == g['expected'] == 2 for g in grid_report['groups'])
+  assert chosen == {c['group']: c['chosen'] for c in grid_report['learning_rates']}
+  grid = {(r['group'], r['seed']): sweep_lib.build_config(r).to_dict()
+          for r in sweep_lib.load_sweep(spec + ':lr_grid')}
+  for r in sweep_lib.load_sweep(spec + ':cpu'):
+    config = sweep_lib.build_config(r)
+    rate = chosen[r['group']]
+    assert config.optimizer.learning_rate == rate, r['group']
+    if r['seed'] in (0, 1):
+      twin = f"{r['group']}@lr{rate:g}"
+      assert config.to_dict() == grid[(twin, r['seed'])], r
+  for r in sweep_lib.load_sweep(spec + ':ladder'):
+    assert sweep_lib.build_config(r).optimizer.learning_rate == chosen[r['group']], r
+
+
+def _sweep_module(path):
+  spec = importlib.util.spec_from_file_location('questions_sweep', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
