@@ -1,5 +1,4 @@
 """Sweeps: dry-run commands run as printed, skip finished runs, resume killed ones; the report."""
-import importlib.util
 import json
 import os
 import signal
@@ -273,27 +272,21 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
   are reused), and the ladder carries the rates to its larger budget."""
   from nin import sweep as sweep_lib
   spec = 'configs/sweeps/questions.py'
-  chosen = _sweep_module(spec).LEARNING_RATES
+  sweep_file = sweep_lib._load_module(spec, 'questions_sweep')
+  chosen = sweep_file.LEARNING_RATES
   docs = os.path.join(runs.ROOT, 'docs', 'compare_cifar_cpu')
   with open(os.path.join(docs, 'lr_grid', 'report.json')) as f:
     grid_report = json.load(f)
   assert all(g['finished'] == g['expected'] == 2 for g in grid_report['groups'])
   assert chosen == {c['group']: c['chosen'] for c in grid_report['learning_rates']}
-  grid = {(r['group'], r['seed']): sweep_lib.build_config(r).to_dict()
-          for r in sweep_lib.load_sweep(spec + ':lr_grid')}
+  grid = {(r['group'], r['seed']): r for r in sweep_lib.load_sweep(spec + ':lr_grid')}
   for r in sweep_lib.load_sweep(spec + ':cpu'):
     config = sweep_lib.build_config(r)
     rate = chosen[r['group']]
     assert config.optimizer.learning_rate == rate, r['group']
     if r['seed'] in (0, 1):
-      twin = f"{r['group']}@lr{rate:g}"
-      assert config.to_dict() == grid[(twin, r['seed'])], r
+      twin = grid[(sweep_file.lr_group(r['group'], rate), r['seed'])]
+      assert config.to_dict() == sweep_lib.build_config(twin).to_dict(), r
   for r in sweep_lib.load_sweep(spec + ':ladder'):
     assert sweep_lib.build_config(r).optimizer.learning_rate == chosen[r['group']], r
 
-
-def _sweep_module(path):
-  spec = importlib.util.spec_from_file_location('questions_sweep', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
