@@ -269,8 +269,10 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
   """LEARNING_RATES in configs/sweeps/questions.py is what the committed, complete grid
   (docs/compare_cifar_cpu/lr_grid) chose on validation; the cpu rung trains every group at
   its rate, its seeds 0 and 1 are the grid's runs at that rate (the same config, so they
-  are reused), and the ladder carries the rates to its larger budget."""
+  are reused), the committed rung (docs/compare_cifar_cpu/questions) is those runs, and the
+  ladder carries the rates to its larger budget."""
   from nin import sweep as sweep_lib
+  from nin import workdir as workdir_lib
   spec = 'configs/sweeps/questions.py'
   sweep_file = sweep_lib._load_module(spec, 'questions_sweep')
   chosen = sweep_file.LEARNING_RATES
@@ -287,6 +289,19 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
     if r['seed'] in (0, 1):
       twin = grid[(sweep_file.lr_group(r['group'], rate), r['seed'])]
       assert config.to_dict() == sweep_lib.build_config(twin).to_dict(), r
+  # The committed cpu rung is these runs (on the data folder its runs were given): each
+  # run's config is the sweep's, and seeds 0 and 1 are the grid's own run files.
+  def committed_config(*path):
+    with open(os.path.join(docs, *path, 'config.json')) as f:
+      return json.load(f)
+  data = {'dataset.manual_dir': 'CIFAR', 'dataset.verify_checksum': 'False'}
+  for r in sweep_lib.load_sweep(spec + ':cpu', data):
+    run = committed_config('questions', r['group'], f"seed{r['seed']}")
+    assert run == json.loads(workdir_lib.config_to_json(sweep_lib.build_config(r))), r
+    assert run['optimizer']['learning_rate'] == chosen[r['group']], r
+    if r['seed'] in (0, 1):
+      twin = sweep_file.lr_group(r['group'], chosen[r['group']])
+      assert run == committed_config('lr_grid', twin, f"seed{r['seed']}"), r
   for r in sweep_lib.load_sweep(spec + ':ladder'):
     assert sweep_lib.build_config(r).optimizer.learning_rate == chosen[r['group']], r
 
