@@ -7,7 +7,9 @@ rung of its budget ladder). For every question, each budget's answer (nin.report
 reads it from the runs' files: A - B with its 95% interval, the Holm-adjusted p,
 the verdict) stands in one row, and one sentence says whether the ranking moved
 between the rungs: the same side ahead at every budget, a side ahead at some
-budgets only, or opposite sides ahead (the ranking moved).
+budgets only, or opposite sides ahead (the ranking moved). A rung whose sweep has
+not finished answers with the seeds it has, and says so: its cell names the seeds,
+and the sentence is marked as not final.
 """
 import sys
 
@@ -15,26 +17,41 @@ from nin import questions, results
 
 
 def answers(root: str) -> dict:
-  """{question id: answer} of the sweep in `root`, with the budget it was trained at."""
+  """{question id: answer} of the sweep in `root`, with the budget it was trained at and
+  'seeds': (finished, expected) runs of its less finished group."""
   runs = results.collect(root)
-  rows = results.group_rows(runs)
-  return {a['id']: a for a in questions.answer(questions.load(root), runs, rows)}
+  rows = {r['group']: r for r in results.group_rows(runs)}
+  out = {}
+  for a in questions.answer(questions.load(root), runs, list(rows.values())):
+    a['seeds'] = min(((rows[g]['finished'], rows[g]['expected']) for g in (a['a'], a['b'])
+                      if g in rows), key=lambda fe: fe[0] / max(fe[1], 1), default=(0, 0))
+    out[a['id']] = a
+  return out
 
 
 def movement(rungs: list) -> str:
   """Whether the ranking moved over the answers of one question at each budget (None: the
-  question was not asked at that budget)."""
-  sides = [a.get('ahead') for a in rungs if a is not None]
-  named = {s for s in sides if s is not None}
-  if not sides:
+  question was not asked at that budget; an answer without an interval: no finished run on
+  one side yet, or a single seed)."""
+  asked = [a for a in rungs if a is not None]
+  answered = [a for a in asked if a.get('test_accuracy', {}).get('low') is not None]
+  if not asked:
     return 'not asked'
+  if len(answered) < 2:
+    return 'answered at fewer than two budgets: nothing to compare yet'
+  sides = [a.get('ahead') for a in answered]
+  named = {s for s in sides if s is not None}
   if len(named) > 1:
-    return 'the ranking moved: opposite sides are ahead at different budgets'
-  if not named:
-    return 'not resolved at any budget'
-  if None in sides:
-    return 'a side is ahead at some budgets only'
-  return 'the same side is ahead at every budget'
+    text = 'the ranking moved: opposite sides are ahead at different budgets'
+  elif not named:
+    text = 'not resolved at any budget'
+  elif None in sides:
+    text = 'a side is ahead at some budgets only'
+  else:
+    text = 'the same side is ahead at every budget'
+  unfinished = len(answered) < len(asked) or any(
+      a.get('seeds', (0, 0))[0] < a.get('seeds', (0, 0))[1] for a in answered)
+  return text + (' (so far: a budget\'s runs have not all finished)' if unfinished else '')
 
 
 def markdown(roots: list) -> str:
@@ -54,8 +71,10 @@ def markdown(roots: list) -> str:
         cells.append('—' if answer is None else answer['verdict'])
         continue
       t = answer['test_accuracy']
+      done, expected = answer.get('seeds', (0, 0))
+      so_far = f' ({done} of {expected} seeds so far)' if done < expected else ''
       cells.append(f"{questions._fmt_diff(t)}, p {questions._fmt(t.get('p_holm'), '.2g')}: "
-                   f"{answer['verdict']}")
+                   f"{answer['verdict']}{so_far}")
     first = next(a for a in rungs if a is not None)
     lines.append(f"| **{q}** {first['question']} (A: {first['a']}, B: {first['b']}) | "
                  + ' | '.join(cells) + f' | {movement(rungs)} |')

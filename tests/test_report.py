@@ -12,7 +12,7 @@ from nin import workdir as workdir_lib
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Committed reports that ship their runs' small files (config, metrics, final summary).
 COMMITTED = ('docs/time_to_accuracy', 'docs/compare_cifar_cpu/questions',
-             'docs/compare_cifar_cpu/lr_grid',
+             'docs/compare_cifar_cpu/lr_grid', 'docs/compare_cifar_cpu/ladder',
              'docs/precision_cifar_cpu/precision')
 
 
@@ -140,6 +140,15 @@ def test_committed_reports_re_render_from_their_run_files(folder, tmp_path):
     assert text == f.read()
 
 
+def test_the_committed_budgets_table_is_read_from_both_rungs_run_files(monkeypatch):
+  """docs/compare_cifar_cpu/budgets.md: each question at the CPU rung and the ladder's next."""
+  from nin import ladder
+  monkeypatch.chdir(ROOT)  # Its columns are named by the rungs' folders, as committed.
+  rungs = ['docs/compare_cifar_cpu/questions', 'docs/compare_cifar_cpu/ladder']
+  with open('docs/compare_cifar_cpu/budgets.md') as f:
+    assert ladder.markdown(rungs) == f.read()
+
+
 def test_the_readme_demo_figures_are_those_of_the_committed_runs():
   with open(os.path.join(ROOT, 'README.md')) as f:
     readme = f.read()
@@ -211,7 +220,34 @@ def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):
   assert ladder.movement([small['Q1'], large['Q1']]).startswith('the ranking moved')
   assert ladder.movement([small['Q2'], large['Q2']]) == 'a side is ahead at some budgets only'
   assert ladder.movement([large['Q2'], large['Q2']]) == 'the same side is ahead at every budget'
-  assert ladder.movement([small['Q2'], None]) == 'not resolved at any budget'
+  assert ladder.movement([small['Q2'], None]) == ('answered at fewer than two budgets: '
+                                                  'nothing to compare yet')
   text = ladder.markdown(roots)
   assert '| **Q1** a or b? (A: a, B: b) | +4.67 [+3.23, +6.10], p 0.01: a is ahead' in text
   assert text.rstrip().endswith('| a side is ahead at some budgets only |')
+  # A rung still training: c's fourth seed has not finished at the larger budget, so its
+  # cell names the seeds it has and the sentence is marked as not final.
+  with open(os.path.join(roots[1], 'sweep.json')) as f:
+    manifest = json.load(f)
+  manifest['runs'].append({'group': 'c', 'seed': 3, 'name': 'c/seed3'})
+  with open(os.path.join(roots[1], 'sweep.json'), 'w') as f:
+    json.dump(manifest, f)
+  large = ladder.answers(roots[1])
+  assert (large['Q1']['seeds'], large['Q2']['seeds']) == ((3, 3), (3, 4))
+  assert ladder.movement([small['Q1'], large['Q1']]) == (
+      'the ranking moved: opposite sides are ahead at different budgets')
+  assert ladder.movement([small['Q2'], large['Q2']]) == (
+      "a side is ahead at some budgets only (so far: a budget's runs have not all finished)")
+  text = ladder.markdown(roots)
+  assert '45,000 images) (3 of 4 seeds so far) |' in text, text
+  # One seed (the smaller budget's sweep cut to seed 0) gives a difference but no interval:
+  # nothing to compare across budgets yet.
+  with open(os.path.join(roots[0], 'sweep.json')) as f:
+    manifest = json.load(f)
+  manifest['runs'] = [r for r in manifest['runs'] if r['seed'] == 0]
+  with open(os.path.join(roots[0], 'sweep.json'), 'w') as f:
+    json.dump(manifest, f)
+  one_seed = ladder.answers(roots[0])
+  assert one_seed['Q1']['test_accuracy']['low'] is None and one_seed['Q1']['ahead'] is None
+  assert ladder.movement([one_seed['Q1'], large['Q1']]) == (
+      'answered at fewer than two budgets: nothing to compare yet')

@@ -12,8 +12,9 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
   python -m nin.report runs/questions_cpu
 
   # The budget ladder's second rung: NiN and the nets paired with it at a quarter of
-  # their widths, the fast protocol's own 9.9 epochs, 45,000 images, 5 seeds (about
-  # 8 minutes a run on 2 CPU cores: run it as a resumable sweep over several sittings).
+  # their widths, the fast protocol's own 9.9 epochs, 45,000 images, 5 seeds (a NiN run
+  # trains about 18 minutes on one CPU core, the narrower nets less; two at a time on 2
+  # cores, several hours in all: run it as a resumable sweep over several sittings).
   python -m nin.sweep configs/sweeps/questions.py:ladder --workdir runs/questions_ladder \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 
