@@ -73,8 +73,8 @@ def markdown(roots: list) -> str:
       t = answer['test_accuracy']
       done, expected = answer.get('seeds', (0, 0))
       so_far = f' ({done} of {expected} seeds so far)' if done < expected else ''
-      cells.append(f"{questions._fmt_diff(t)}, p {questions._fmt(t.get('p_holm'), '.2g')}: "
-                   f"{answer['verdict']}{so_far}")
+      p = f", p {questions._fmt(t['p_holm'], '.2g')}" if 'p_holm' in t else ''
+      cells.append(f"{questions._fmt_diff(t)}{p}: {answer['verdict']}{so_far}")
     first = next(a for a in rungs if a is not None)
     lines.append(f"| **{q}** {first['question']} (A: {first['a']}, B: {first['b']}) | "
                  + ' | '.join(cells) + f' | {movement(rungs)} |')

@@ -45,14 +45,20 @@ def answer(questions: list, runs: list, rows: list) -> list:
       row = by_group.get(q[side], {})
       out[side + '_size'] = {k: row.get(k) for k in ('params', 'macs')}
     answers.append(out)
+  # Every question asked counts in Holm's m: one not yet testable (a side unfinished, or a
+  # single seed) enters as p = 1, so that a sweep still training adjusts its findings for all
+  # the questions it asks, not only for those answered so far.
   tests = [a.get('test_accuracy', {}).get('p') for a in answers]
-  for a, p in zip(answers, stats.holm(tests)):
+  adjusted = stats.holm([1.0 if p is None else p for p in tests])
+  for a, p in zip(answers, adjusted):
     if 'test_accuracy' not in a:
       a['verdict'], a['ahead'] = 'no finished run on one side', None
       continue
-    a['test_accuracy']['p_holm'] = p
+    if a['test_accuracy'].get('p') is not None:  # an untested question has no p to adjust
+      a['test_accuracy']['p_holm'] = p
     a['verdict'] = stats.verdict(a['test_accuracy'], a['a'], a['b'],
-                                 p if len(answers) > 1 else None, a['budget'])
+                                 a['test_accuracy'].get('p_holm') if len(answers) > 1 else None,
+                                 a['budget'])
     # The side the verdict names ('a', 'b'), or None: what nin.ladder compares across budgets.
     a['ahead'] = (None if ' is ahead' not in a['verdict']
                   else 'a' if a['test_accuracy']['low'] > 0 else 'b')

@@ -100,20 +100,23 @@ def test_questions_are_answered_with_paired_intervals_and_a_verdict():
   assert q1['test_accuracy']['mean'] == pytest.approx(0.046667, abs=1e-6)
   assert q1['test_accuracy']['half_width'] == pytest.approx(0.014342, abs=1e-6)
   assert q1['val_accuracy']['mean'] == pytest.approx(0.056667, abs=1e-6)
-  # Three questions asked: Q1's p (0.0051, paired t on 5, 4, 5 points) is adjusted by
-  # Holm's method for the two that have a test (Q3 has none): 2 x 0.0051 = 0.010.
+  # Three questions asked: Q1's p (0.0051, paired t on 5, 4, 5 points) is the smallest, so
+  # Holm's method multiplies it by 3: Q3, which has no test (one seed of d), still counts,
+  # as p = 1, so that findings are adjusted for every question asked.
   assert q1['test_accuracy']['p'] == pytest.approx(0.005063, abs=1e-6)
-  assert q1['test_accuracy']['p_holm'] == pytest.approx(2 * q1['test_accuracy']['p'])
+  assert q1['test_accuracy']['p_holm'] == pytest.approx(3 * q1['test_accuracy']['p'])
   assert (q1['test_accuracy']['a_won'], q1['test_accuracy']['n']) == (3, 3)
   assert q1['verdict'] == ('a is ahead at this budget (a at 1/8 width against b at 1/8 width, '
                            '5 epochs, 45,000 images)')
   assert q2['verdict'].startswith('not resolved at this budget')  # Mean 0, a spread of 3.5 points.
   assert q3['verdict'].startswith('no interval')    # One seed of d: nothing to pair.
-  lines = questions.section([q1, q2])
-  assert ('| **Q1** a or b? | a | b | — / — (—) | — / — (—) | +4.67 [+3.23, +6.10] | 0.01 '
+  assert 'p_holm' not in q3['test_accuracy']        # Its p = 1 only fills Holm's count.
+  lines = questions.section([q1, q2, q3])
+  assert ('| **Q1** a or b? | a | b | — / — (—) | — / — (—) | +4.67 [+3.23, +6.10] | 0.015 '
           '| 3 of 3 | +5.67 [+4.23, +7.10] | 3 paired | a is ahead at this budget (a at 1/8 '
           'width against b at 1/8 width, 5 epochs, 45,000 images) |') in lines, lines
-  assert any('adjusted by Holm\'s method for the 2 questions' in line for line in lines)
+  assert any('| **Q3** a or d? ' in line and '| +15.00 | — | — |' in line for line in lines)
+  assert any('adjusted by Holm\'s method for the 3 questions' in line for line in lines)
 
 
 def test_the_recipe_warning_names_dropout_when_it_differs():
