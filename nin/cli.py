@@ -1,8 +1,9 @@
 """What the command-line tools share: one-line errors and exit codes.
 
-All six entry points (train.py, eval.py, python -m nin.sweep / nin.report /
-nin.summary / nin.bench) have the same shape: absl flags, a `main(argv)` that
-wraps the library call in `run`, and `sys.exit(cli.main(main))`. The `nin.*`
+The entry points (train.py, eval.py, python -m nin.sweep / nin.report /
+nin.ladder / nin.publish / nin.summary / nin.bench / nin.device_check) have
+the same shape: absl flags, a `main(argv)` that wraps the library call in
+`run`, and `sys.exit(cli.main(main))`. The `nin.*`
 modules define their flags in `define_flags()`, called only when run as a
 program, so that importing them (from a notebook, or from another absl
 program with its own --config or --workdir) defines no flag.
