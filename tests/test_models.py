@@ -215,10 +215,12 @@ def test_no_class_map_of_the_paper_nin_is_dead_at_initialisation():
   ds = data.load(nin_config.get_config('digits').dataset)
   images = preprocess.fit('standardize', ds.train_images)(ds.train_images[:128])
   config = nin_config.get_config('paper')
-  alive = _alive_fraction(config, images, range(20))
+  # 8 seeds (80 class maps) keep the full-width forward passes to seconds; He init kills a
+  # class on 4 of these 8 (seeds 1, 2, 4, 5), so the second check does not hang on one seed.
+  alive = _alive_fraction(config, images, range(8))
   assert float(alive.min()) > 0.9, alive.min(axis=1)
   config.model.class_map_init = 'he'  # What the test guards against.
-  he = _alive_fraction(config, images, range(20))
+  he = _alive_fraction(config, images, range(8))
   assert float(he.min()) == 0.0, he.min(axis=1)
 
 
