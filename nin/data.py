@@ -275,7 +275,15 @@ def _tfds(name: str, data_dir: Optional[str], manual_dir: Optional[str],
   except Exception as e:  # A damaged dataset_info.json surfaces as several types.
     raise damaged(e) from None
   if not prepared:
-    _prepare(builder, name, data_dir, manual_dir, verify_checksum)
+    try:
+      _prepare(builder, name, data_dir, manual_dir, verify_checksum)
+    except DataError:
+      # The jobs of a sweep that start together on a fresh machine all prepare the
+      # dataset; the first to finish renames its copy into place and TFDS fails the
+      # others' renames. What the winner wrote is complete: read it.
+      builder = tfds.builder(name, data_dir=data_dir, file_format='array_record')
+      if not builder.is_prepared():
+        raise
   try:
     xtr, ytr = _read_split(builder, 'train')
     xte, yte = _read_split(builder, 'test')

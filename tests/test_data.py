@@ -152,3 +152,33 @@ def test_tfds_looking_for_a_missing_prepared_copy_is_not_shown():
   assert not cli._DropNoise().filter(record)
   kept = logging.LogRecord('absl', logging.WARNING, 'x.py', 1, 'Something else', (), None)
   assert cli._DropNoise().filter(kept)
+
+
+def test_a_job_that_loses_the_race_to_prepare_reads_the_winners_copy(tmp_path, monkeypatch):
+  # Several jobs of a sweep prepare the dataset at once; every one but the first to
+  # finish fails to rename its copy into place. Simulated here: this job's own
+  # prepare writes the data (as the winner would), then fails as the losers do.
+  train, test = cifar_fixture.make_arrays(4, 5)
+  path = cifar_fixture.write_tarball(str(tmp_path / 'manual'), train, test)
+  cifar_fixture.register_fake_checksum(monkeypatch, path)
+  import tensorflow_datasets as tfds
+  prepare = tfds.core.DatasetBuilder.download_and_prepare
+
+  def lose_the_race(self, *args, **kwargs):
+    prepare(self, *args, **kwargs)
+    raise FileExistsError(f'Cannot rename {self.data_dir}.incomplete: it already exists')
+
+  monkeypatch.setattr(tfds.core.DatasetBuilder, 'download_and_prepare', lose_the_race)
+  cfg = _cfg(data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path / 'manual'))
+  ds = data.load(cfg)
+  np.testing.assert_array_equal(ds.train_images, train[0])
+  np.testing.assert_array_equal(ds.test_labels, test[1])
+
+  # Where no job's copy is in place, the failure is still reported.
+  def fail(self, *args, **kwargs):
+    raise FileExistsError('Cannot rename: it already exists')
+
+  monkeypatch.setattr(tfds.core.DatasetBuilder, 'download_and_prepare', fail)
+  cfg.data_dir = str(tmp_path / 'elsewhere')
+  with pytest.raises(data.DataError, match='FileExistsError'):
+    data.load(cfg)
