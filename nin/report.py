@@ -74,7 +74,8 @@ def _runs_section(finished: list) -> list:
   lines = ['', '## Runs', '',
            'Test accuracy ± its binomial standard error (the sampling error of one run on this '
            'many test images). Levelled off: validation accuracy stayed within one point over '
-           'the last fifth of training (— : too few evaluations there to tell).', '',
+           'the last fifth of training; where it did not, by how much it moved there (highest '
+           'minus lowest, in points; — : too few evaluations there to tell).', '',
            '| run | validation | test ± s.e. | test, TTA | levelled off |',
            '|---|---:|---:|---:|---|']
   for r in finished:
@@ -83,6 +84,8 @@ def _runs_section(finished: list) -> list:
     se = f" ± {stats.binomial_se(f['test_accuracy'], n):.2%}" if n else ''
     tta = f"{f['test_accuracy_tta']:.2%}" if f.get('test_accuracy_tta') is not None else '—'
     level = {True: 'yes', False: 'no', None: '—'}[results.levelled(r)]
+    if level == 'no':
+      level += f' ({100 * results.last_fifth_spread(r):.1f})'
     val = _fmt(f.get('val_accuracy'), '.2%')  # — : trained without a validation split.
     lines.append(f"| {r['name']} | {val} | {f['test_accuracy']:.2%}{se} "
                  f"| {tta} | {level} |")

@@ -91,6 +91,10 @@ def levelled(run):
   return stats.levelled_off(run.get('curve') or [])
 
 
+def last_fifth_spread(run):
+  return stats.last_fraction_spread(run.get('curve') or [])
+
+
 def group_rows(runs: list) -> list:
   rows = []
   for group in dict.fromkeys(r['group'] for r in runs):

@@ -12,7 +12,8 @@ finding only when its 95% interval excludes zero (`verdict`).
 - `holm`: p-values adjusted for asking several questions of one report (Holm's
   step-down method: the chance of any false finding among them stays under 5%).
 - `binomial_se`: the sampling error of one run's accuracy on a finite test set.
-- `levelled_off`: whether a validation curve had stopped rising.
+- `levelled_off`: whether a validation curve had stopped rising;
+  `last_fraction_spread`: by how much it had not.
 """
 import math
 
@@ -116,8 +117,8 @@ def binomial_se(accuracy: float, n: int) -> float:
   return math.sqrt(accuracy * (1 - accuracy) / n)
 
 
-def levelled_off(curve, fraction: float = 0.2, tolerance: float = 0.01) -> bool | None:
-  """Whether validation accuracy stayed within `tolerance` over the last `fraction` of training.
+def last_fraction_spread(curve, fraction: float = 0.2) -> float | None:
+  """How far validation accuracy moved over the last `fraction` of training: max - min.
 
   `curve`: [(epoch, accuracy)] in order. None when that stretch holds fewer than
   two evaluations (nothing to judge by).
@@ -126,6 +127,13 @@ def levelled_off(curve, fraction: float = 0.2, tolerance: float = 0.01) -> bool 
     return None
   end = curve[-1][0]
   tail = [acc for epoch, acc in curve if epoch >= (1 - fraction) * end - 1e-9]
-  if len(tail) < 2:
-    return None
-  return max(tail) - min(tail) <= tolerance
+  return max(tail) - min(tail) if len(tail) >= 2 else None
+
+
+def levelled_off(curve, fraction: float = 0.2, tolerance: float = 0.01) -> bool | None:
+  """Whether validation accuracy stayed within `tolerance` over the last `fraction` of training.
+
+  None when that stretch holds fewer than two evaluations (see `last_fraction_spread`).
+  """
+  spread = last_fraction_spread(curve, fraction)
+  return None if spread is None else spread <= tolerance

@@ -69,6 +69,9 @@ def test_levelled_off_reads_the_last_fifth_of_training():
   assert stats.levelled_off(flat) is True      # 69.5% -> 70.1%: within a point.
   assert stats.levelled_off([(1, 0.3), (5, 0.5)]) is None  # One evaluation in the last fifth.
   assert stats.levelled_off([]) is None
+  assert stats.last_fraction_spread(rising) == pytest.approx(0.1)  # By how much it did not.
+  assert stats.last_fraction_spread(flat) == pytest.approx(0.006)
+  assert stats.last_fraction_spread([(1, 0.3), (5, 0.5)]) is None
 
 
 def test_holm_adjustment_against_values_worked_by_hand():
