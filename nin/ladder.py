@@ -9,7 +9,8 @@ the verdict) stands in one row, and one sentence says whether the ranking moved
 between the rungs: the same side ahead at every budget, a side ahead at some
 budgets only, or opposite sides ahead (the ranking moved). A rung whose sweep has
 not finished answers with the seeds it has, and says so: its cell names the seeds,
-and the sentence is marked as not final.
+and the sentence is marked as not final. A second table says, per rung, how many
+runs levelled off and by how much the others still moved.
 """
 import sys
 
@@ -54,6 +55,35 @@ def movement(rungs: list) -> str:
   return text + (' (so far: a budget\'s runs have not all finished)' if unfinished else '')
 
 
+def levelling(root: str) -> dict:
+  """How close the finished runs of the sweep in `root` came to levelling off: their count,
+  how many could be judged and levelled off, and by how much the others still moved over
+  the last fifth of training (highest minus lowest validation accuracy)."""
+  done = [r for r in results.collect(root) if r['status'] == 'finished']
+  judged = [r for r in done if results.levelled(r) is not None]
+  return {'finished': len(done), 'judged': len(judged),
+          'levelled': sum(results.levelled(r) for r in judged),
+          'still_moving': sorted(results.last_fifth_spread(r) for r in judged
+                                 if not results.levelled(r))}
+
+
+def _levelling_lines(roots: list) -> list:
+  lines = ['', '## Did validation level off?', '',
+           'Levelled off: validation accuracy stayed within one point over the last fifth of '
+           'training (each run\'s figure is in its rung\'s report, table Runs). Where it did not, '
+           'validation accuracy was still changing when the schedule ended, and each verdict '
+           'holds for that schedule only.', '',
+           '| rung | finished runs | levelled off | the others moved over the last fifth by |',
+           '|---|---:|---:|---|']
+  for root in roots:
+    lv = levelling(root)
+    moving = lv['still_moving']
+    by = (f'{100 * moving[0]:.1f} to {100 * moving[-1]:.1f} points' if len(moving) > 1 else
+          f'{100 * moving[0]:.1f} points' if moving else '—')
+    lines.append(f"| `{root}` | {lv['finished']} | {lv['levelled']} of {lv['judged']} | {by} |")
+  return lines
+
+
 def markdown(roots: list) -> str:
   per_root = [answers(r) for r in roots]
   ids = list(dict.fromkeys(q for a in per_root for q in a))
@@ -78,7 +108,7 @@ def markdown(roots: list) -> str:
     first = next(a for a in rungs if a is not None)
     lines.append(f"| **{q}** {first['question']} (A: {first['a']}, B: {first['b']}) | "
                  + ' | '.join(cells) + f' | {movement(rungs)} |')
-  return '\n'.join(lines) + '\n'
+  return '\n'.join(lines + _levelling_lines(roots)) + '\n'
 
 
 def main(argv):

@@ -227,7 +227,9 @@ def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):
                                                   'nothing to compare yet')
   text = ladder.markdown(roots)
   assert '| **Q1** a or b? (A: a, B: b) | +4.67 [+3.23, +6.10], p 0.01: a is ahead' in text
-  assert text.rstrip().endswith('| a side is ahead at some budgets only |')
+  assert text.split('\n\n## ')[0].rstrip().endswith('| a side is ahead at some budgets only |')
+  # One evaluation per run: none can be judged for levelling off.
+  assert f'| `{roots[0]}` | 9 | 0 of 0 | — |' in text, text
   # A rung still training: c's fourth seed has not finished at the larger budget, so its
   # cell names the seeds it has and the sentence is marked as not final.
   with open(os.path.join(roots[1], 'sweep.json')) as f:
@@ -254,3 +256,16 @@ def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):
   assert one_seed['Q1']['test_accuracy']['low'] is None and one_seed['Q1']['ahead'] is None
   assert ladder.movement([one_seed['Q1'], large['Q1']]) == (
       'answered at fewer than two budgets: nothing to compare yet')
+
+
+def test_the_ladder_says_how_many_runs_levelled_off_and_how_far_the_others_moved(tmp_path):
+  from nin import ladder
+  root = str(tmp_path)
+  _fake_run(root, 'a', 0, [(10, 0.50), (40, 0.70), (45, 0.705), (50, 0.709)], {})  # Flat.
+  _fake_run(root, 'a', 1, [(10, 0.50), (40, 0.68), (45, 0.70), (50, 0.71)], {})    # 3 points.
+  _fake_run(root, 'b', 0, [(10, 0.50), (40, 0.60), (50, 0.615)], {})               # 1.5 points.
+  _fake_run(root, 'b', 1, [(10, 0.50), (50, 0.60)], {})                            # Not judged.
+  lv = ladder.levelling(root)
+  assert (lv['finished'], lv['judged'], lv['levelled']) == (4, 3, 1)
+  assert lv['still_moving'] == pytest.approx([0.015, 0.03])
+  assert f'| `{root}` | 4 | 1 of 3 | 1.5 to 3.0 points |' in ladder.markdown([root, root])
