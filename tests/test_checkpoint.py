@@ -71,7 +71,7 @@ def test_readers_pick_complete_steps_and_change_nothing(tmp_path):
 def test_eval_beside_a_run_that_is_saving_reads_only_complete_checkpoints(tmp_path):
   workdir = str(tmp_path / 'run')
   # A checkpoint every 8 steps, the previous one deleted each time: a reader races both.
-  trainer = runs.start('train.py', *PLAIN, '--workdir', workdir, '--config.num_epochs=100',
+  trainer = runs.start('train.py', *PLAIN, '--workdir', workdir, '--config.num_epochs=30',
                        '--config.keep_checkpoints=1')
   loaded = []
   while trainer.poll() is None:
@@ -81,5 +81,5 @@ def test_eval_beside_a_run_that_is_saving_reads_only_complete_checkpoints(tmp_pa
   assert trainer.returncode == 0, err
   assert len(loaded) >= 3 and all(s % 8 == 0 for s in loaded), loaded
   assert not os.path.exists(os.path.join(workdir, 'corrupt_checkpoints'))
-  assert runs.final(workdir)['step'] == 100 * 8
+  assert runs.final(workdir)['step'] == 30 * 8
   gc.collect()  # The abandoned reads' coroutines report here, not in whichever test runs next.

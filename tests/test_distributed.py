@@ -120,7 +120,7 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_one_step(tmp_path):
 def test_two_processes_killed_together_resume_to_the_two_device_metrics(tmp_path):
   """SIGKILL of every process (a lost allocation): the rerun resumes from the last
   checkpoint and ends exactly where one process with two devices ends."""
-  args = ('--config', 'configs/nin.py:smoke', '--config.num_epochs=6',
+  args = ('--config', 'configs/nin.py:smoke', '--config.num_epochs=3',
           '--config.eval_every_epochs=1', '--config.log_every_steps=4')
   one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
   runs.cli('train.py', *args, '--workdir', one, devices=2, check=True)
@@ -146,8 +146,11 @@ def test_two_processes_killed_together_resume_to_the_two_device_metrics(tmp_path
     assert runs.final(two)[key] == runs.final(one)[key], key
 
 
-@pytest.mark.parametrize('victim', [0, 1])
-def test_a_process_whose_peer_died_says_so_in_one_line_and_the_run_resumes(tmp_path, victim):
+# The rerun resumes alike whichever process died (and when both did: the test above), so
+# it is checked once, after the harder death: process 0's, which writes the checkpoints.
+@pytest.mark.parametrize('victim,resume', [(0, True), (1, False)])
+def test_a_process_whose_peer_died_says_so_in_one_line_and_the_run_resumes(tmp_path, victim,
+                                                                          resume):
   """Killing process 0 takes the coordinator with it (JAX's runtime ends the survivor
   from C++); killing process 1 fails the survivor's next collective in Python."""
   workdir = str(tmp_path / 'two')
@@ -169,6 +172,8 @@ def test_a_process_whose_peer_died_says_so_in_one_line_and_the_run_resumes(tmp_p
   assert lines[0].startswith(f'Error: process {1 - victim} of 2 stopped: ') and lines[0].endswith(
       'run the same command on every process to resume from the last checkpoint'), err
   saved = max(int(d) for d in os.listdir(ckpts) if d.isdigit())
+  if not resume:
+    return
   resumed = _start_two((*args, f'--config.num_train_steps={saved + 4}', '--allow_config_change'),
                        workdir, _free_port())
   outs = [p.communicate(timeout=300) for p in resumed]

@@ -45,7 +45,7 @@ def test_a_sweep_through_submitit_runs_locally_and_status_follows_it(tmp_path):
 def test_an_interrupted_task_is_requeued_and_resumes_at_its_checkpoint(tmp_path):
   # Logging every step: the signal lands at any step, and a stop between two log steps
   # records the mean of its partial interval, which an uninterrupted run does not have.
-  args = ['--config', f'{runs.ROOT}/configs/nin.py:smoke', '--config.num_train_steps=100',
+  args = ['--config', f'{runs.ROOT}/configs/nin.py:smoke', '--config.num_train_steps=50',
           '--config.eval_every_epochs=0.5', '--config.log_every_steps=1']
   straight, requeued = str(tmp_path / 'straight'), str(tmp_path / 'requeued')
   runs.cli('train.py', *args, '--workdir', straight, check=True)

@@ -108,7 +108,7 @@ def test_questions_must_name_groups_of_the_sweep(tmp_path):
 
 def test_a_killed_sweep_resumes_the_interrupted_run(tmp_path):
   sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
-  proc = subprocess.Popen([sys.executable, '-m', 'nin.sweep', f'{sweep}:200', '--workdir', workdir],
+  proc = subprocess.Popen([sys.executable, '-m', 'nin.sweep', f'{sweep}:40', '--workdir', workdir],
                           cwd=runs.ROOT, env=runs.env(), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, start_new_session=True)
   ckpts = f'{workdir}/nin/seed0/checkpoints'
@@ -119,9 +119,9 @@ def test_a_killed_sweep_resumes_the_interrupted_run(tmp_path):
   os.killpg(proc.pid, signal.SIGKILL)
   proc.wait()
   assert not os.path.exists(f'{workdir}/nin/seed0/final_metrics.json')
-  p = _sweep(f'{sweep}:200', '--workdir', workdir)
+  p = _sweep(f'{sweep}:40', '--workdir', workdir)
   assert 'Resuming from step' in p.stdout, p.stdout
-  assert runs.final(f'{workdir}/nin/seed0')['step'] == 200
+  assert runs.final(f'{workdir}/nin/seed0')['step'] == 40
 
 
 def _start_and_wait_for_a_checkpoint(sweep, workdir):
