@@ -78,6 +78,8 @@ def test_two_processes_train_exactly_like_one_process_with_two_devices(tmp_path,
     ({'NIN_NUM_PROCESSES': '2'}, 'set both or neither'),
     ({'NIN_NUM_PROCESSES': '2', 'NIN_PROCESS_ID': 'one'}, "NIN_PROCESS_ID='one' must be"),
     ({'NIN_NUM_PROCESSES': '2', 'NIN_PROCESS_ID': '2'}, 'NIN_PROCESS_ID=2 must be below'),
+    ({'NIN_HEARTBEAT_TIMEOUT_SEC': '0'}, r'NIN_HEARTBEAT_TIMEOUT_SEC=0 must be at least 1'),
+    ({'NIN_HEARTBEAT_TIMEOUT_SEC': '1.5'}, "NIN_HEARTBEAT_TIMEOUT_SEC='1.5' must be a non-neg"),
 ])
 def test_bad_process_variables_are_one_line_errors(monkeypatch, env, message):
   monkeypatch.setenv('JAX_COORDINATOR_ADDRESS', '127.0.0.1:1')
@@ -87,9 +89,29 @@ def test_bad_process_variables_are_one_line_errors(monkeypatch, env, message):
     distributed.initialize()
 
 
-def _start_two(args, workdir, port):
+@pytest.mark.parametrize('env,kwargs', [
+    ({}, {}),  # SLURM or Cloud TPU: JAX finds the processes, and its heartbeat timeout holds.
+    ({'NIN_NUM_PROCESSES': '2', 'NIN_PROCESS_ID': '1', 'NIN_HEARTBEAT_TIMEOUT_SEC': '15'},
+     {'num_processes': 2, 'process_id': 1, 'heartbeat_timeout_seconds': 15}),
+])
+def test_the_process_variables_reach_jax(monkeypatch, env, kwargs):
+  monkeypatch.setenv('JAX_COORDINATOR_ADDRESS', '127.0.0.1:1')
+  for k, v in env.items():
+    monkeypatch.setenv(k, v)
+  calls = []
+
+  def initialize(num_processes=None, process_id=None, heartbeat_timeout_seconds=None):
+    given = {'num_processes': num_processes, 'process_id': process_id,
+             'heartbeat_timeout_seconds': heartbeat_timeout_seconds}
+    calls.append({k: v for k, v in given.items() if v is not None})
+  monkeypatch.setattr(distributed.jax.distributed, 'initialize', initialize)
+  distributed.initialize()
+  assert calls == [kwargs]
+
+
+def _start_two(args, workdir, port, **env):
   return [subprocess.Popen([sys.executable, 'train.py', *args, '--workdir', workdir],
-                           cwd=runs.ROOT, env={**runs.env(1), **_launcher_env('env', i, port)},
+                           cwd=runs.ROOT, env={**runs.env(1), **_launcher_env('env', i, port), **env},
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for i in range(2)]
 
@@ -156,7 +178,9 @@ def test_a_process_whose_peer_died_says_so_in_one_line_and_the_run_resumes(tmp_p
   workdir = str(tmp_path / 'two')
   args = ('--config', 'configs/nin.py:smoke', '--config.num_epochs=100',
           '--config.eval_every_epochs=1', '--config.log_every_steps=2')
-  procs = _start_two(args, workdir, _free_port())
+  # A peer that goes silent without closing its connections is seen only when its
+  # heartbeats stop: within 15 seconds here, not JAX's 100.
+  procs = _start_two(args, workdir, _free_port(), NIN_HEARTBEAT_TIMEOUT_SEC='15')
   ckpts = os.path.join(workdir, 'checkpoints')
   deadline = time.time() + 180
   while time.time() < deadline and all(p.poll() is None for p in procs) and not (
