@@ -352,6 +352,7 @@ def test_fast_is_one_recipe_for_every_family():
 
 def test_airbench_learns_the_digits(tmp_path):
   c = plain_config.get_config('airbench,digits')
-  c.num_epochs = 5.0  # Half its schedule: about 0.95 by then (0.98 at 10), in half the time.
+  # Half its schedule, in half the time: best validation 0.947 (0.990 over its 10 epochs).
+  c.num_epochs = 5.0
   final = train.train_and_evaluate(c, str(tmp_path), handle_signals=False)
   assert final['best_val_accuracy'] > 0.8, final
