@@ -1,4 +1,4 @@
-r"""Evaluates a workdir's checkpoint: flag parsing around `nin.evaluate.evaluate_run`.
+r"""Evaluates a workdir's checkpoint: flag parsing around `nin.evaluation.evaluate.evaluate_run`.
 
   python eval.py --workdir runs/nin
   python eval.py --workdir runs/nin --checkpoint=best --tta=1      # and the mirror images
@@ -8,7 +8,7 @@ r"""Evaluates a workdir's checkpoint: flag parsing around `nin.evaluate.evaluate
 Prints and writes (into the workdir) accuracy, loss, per-class accuracy,
 per-class prediction counts and the confusion matrix, as JSON and PNG. The
 best checkpoint is the best by validation accuracy. `--class_maps=N` adds
-NiN's class confidence maps (nin/class_maps.py) as PNGs.
+NiN's class confidence maps (nin/evaluation/class_maps.py) as PNGs.
 """
 import os
 import sys
@@ -37,7 +37,7 @@ flags.mark_flags_as_required(['workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {" ".join(argv[1:])}')
-  from nin import evaluate
+  from nin.evaluation import evaluate
 
   def run():
     tta = int(_TTA.value)

@@ -1,4 +1,4 @@
-r"""Trains a model: flag parsing around `nin.train.train_and_evaluate`.
+r"""Trains a model: flag parsing around `nin.train.loop.train_and_evaluate`.
 
   python train.py --config configs/nin.py --workdir runs/nin
   python train.py --config configs/nin.py:digits --workdir runs/nin_digits \

@@ -11,7 +11,7 @@ compiled call, the median of `--steps` calls after a warm-up; with its FLOP/s
 and the fraction of a 2048^3 matmul timed in the same process. `--compare`
 prints a markdown table of the two frameworks side by side. The whole step
 less the sum of its convolutions is what BatchNorm, GELU, pooling and the
-optimizer cost: `nin.bench` and benchmarks/torch_airbench.py time the steps.
+optimizer cost: `nin.checks.bench` and benchmarks/torch_airbench.py time the steps.
 """
 import argparse
 import json
@@ -43,7 +43,7 @@ def _median_time(fn, steps, warmup, sync):
 
 
 def run_jax(batch, steps, warmup) -> dict:
-  from nin import xla_flags
+  from nin.runtime import xla_flags
   xla_flags.configure()
   import jax
   import jax.numpy as jnp

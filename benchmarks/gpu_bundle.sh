@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares what `python -m nin.device_check` needs on a GPU machine without internet:
+# Prepares what `python -m nin device_check` needs on a GPU machine without internet:
 #
 #   benchmarks/gpu_bundle.sh IMAGE_DIR [BUNDLE_DIR]      # BUNDLE_DIR defaults to gpu_bundle/
 #

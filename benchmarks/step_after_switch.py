@@ -1,28 +1,29 @@
-r"""Does a training step run slower right after another compiled program? (`nin.bench`)
+r"""Does a training step run slower right after another compiled program? (`nin.checks.bench`)
 
-  GLIBC_TUNABLES=$(.venv/bin/python -c 'from nin import malloc; print(malloc.TUNABLES)') \
+  GLIBC_TUNABLES=$(.venv/bin/python -c 'from nin.runtime import malloc; print(malloc.TUNABLES)') \
       .venv/bin/python benchmarks/step_after_switch.py --model nin --variant default
 
-Times one configuration's jitted training step (nin.bench's preparation,
+Times one configuration's jitted training step (nin.checks.bench's preparation,
 synthetic data, batch 128) three ways in one process: steps in a row; the same
 step alternating with a second program (the same net's bfloat16 step and a
-2048^3 bfloat16 matmul, as nin.bench's rounds once interleaved them); and in a
-row again. Then the training loop (nin.train) on the same config, whose
-images/s `nin.bench --loop_steps` compares with the step's. Prints one JSON
+2048^3 bfloat16 matmul, as nin.checks.bench's rounds once interleaved them); and in a
+row again. Then the training loop (nin.train.loop) on the same config, whose
+images/s `nin.checks.bench --loop_steps` compares with the step's. Prints one JSON
 line. Run it with the malloc settings the CLIs use (GLIBC_TUNABLES as
-nin/malloc.py sets them): the effect showed with them, not without.
+nin/runtime/malloc.py sets them): the effect showed with them, not without.
 """
 import argparse
 import json
 import statistics
 import tempfile
 
-from nin import xla_flags
+from nin.runtime import xla_flags
 xla_flags.configure()
 
 import jax  # noqa: E402
 
-from nin import bench, distributed  # noqa: E402
+from nin.checks import bench
+from nin.runtime import distributed  # noqa: E402
 
 
 def _rate(p, n, other=()):

@@ -1,4 +1,4 @@
-r"""airbench94's network and step in PyTorch, timed beside `nin.bench` on the same device.
+r"""airbench94's network and step in PyTorch, timed beside `nin.checks.bench` on the same device.
 
   python benchmarks/torch_airbench.py --device cpu --batch_size 128
   python benchmarks/torch_airbench.py --device cpu --batch_size 128 --profile 3

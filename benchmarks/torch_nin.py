@@ -1,4 +1,4 @@
-r"""NiN's training step in PyTorch, timed beside `nin.bench` on the same device.
+r"""NiN's training step in PyTorch, timed beside `nin.checks.bench` on the same device.
 
   python benchmarks/torch_nin.py --device cuda --batch_size 1024 --dtype bfloat16
   python benchmarks/torch_nin.py --device cpu --batch_size 128 --variant paper

@@ -45,11 +45,11 @@ def get_base_config():
   c.dataset.data_dir = ''         # TFDS data dir; '' means TFDS's default (~/tensorflow_datasets).
   c.dataset.manual_dir = ''       # Folder holding cifar-10-binary.tar.gz for offline preparation.
   # CIFAR-10 from a folder ROOT/{train,test}/<class>/*.png|jpg instead of TFDS ('' : TFDS);
-  # decoded once and cached (nin/image_folder.py). TFDS and TensorFlow are then not needed.
+  # decoded once and cached (nin/data/image_folder.py). TFDS and TensorFlow are then not needed.
   c.dataset.image_dir = ''
   c.dataset.verify_checksum = True  # False: accept a manual_dir tarball that is not the official file.
   c.dataset.image_size = 32
-  # Held out of the training split (fixed and class-balanced: nin.data.validation_indices):
+  # Held out of the training split (fixed and class-balanced: nin.data.datasets.validation_indices):
   # periodic evaluation and the best checkpoint use it; the test split is evaluated once,
   # at the end. 0 trains on the whole training split (the papers' final retrain).
   c.dataset.validation_examples = 5000
@@ -64,7 +64,7 @@ def get_base_config():
   c.dataset.alternate_flips = False
   c.dataset.pad_mode = 'zeros'    # zeros | reflect: how the crop's padding is filled.
   c.dataset.cutout = 0            # Side of a random zeroed square; 0 disables.
-  # standardize (per channel) | gcn_zca (the NiN paper's: nin/preprocess.py); fitted on the
+  # standardize (per channel) | gcn_zca (the NiN paper's: nin/data/preprocess.py); fitted on the
   # training examples only and saved in the workdir.
   c.dataset.preprocess = 'standardize'
   c.dataset.zca_epsilon = 0.1     # gcn_zca: added to the covariance's eigenvalues.
@@ -93,13 +93,13 @@ def get_base_config():
   c.optimizer.freeze_after = ''   # Regex of parameter paths updated only in the first
   c.optimizer.freeze_after_epochs = 0.0  # ... this many epochs.
   # Lookahead (airbench's weight averaging): every N steps (0: off) the weights move to
-  # their running average (nin.steps.lookahead_step), whose weight grows to decay**N.
+  # their running average (nin.train.steps.lookahead_step), whose weight grows to decay**N.
   c.optimizer.lookahead_every = 0
   c.optimizer.lookahead_decay = 0.95
   # 'regex=factor,...': gradients of the SGD-side parameters whose path matches scaled
   # (the first match wins), before the coupled decay: a per-parameter learning rate.
   c.optimizer.lr_multipliers = ''
-  # Muon (optimizer.name='muon', nin/optim.py): kernels of rank >= 2 that do not output
+  # Muon (optimizer.name='muon', nin/train/optim.py): kernels of rank >= 2 that do not output
   # class scores step along their orthogonalised momentum at `learning_rate`; the rest
   # (biases, BatchNorm, the classifier) take SGD at `sgd_learning_rate` with `momentum`,
   # `nesterov`, `weight_decay` and the multipliers above, on the same schedule shape.
@@ -119,10 +119,10 @@ def get_base_config():
   c.label_smoothing = 0.0
   c.dtype = 'float32'             # float32 | bfloat16 (compute; parameters stay float32)
   # Test-time augmentation of the final evaluations, reported beside the plain figures:
-  # 0 none, 1 the mirror too, 2 also 1-pixel shifts (nin.steps.tta_logits).
+  # 0 none, 1 the mirror too, 2 also 1-pixel shifts (nin.train.steps.tta_logits).
   c.tta = 0
   # Before each evaluation, BatchNorm's statistics recomputed over this many training
-  # batches with the current weights (nin.steps.recompute_batch_stats); 0 keeps the
+  # batches with the current weights (nin.train.passes.recompute_batch_stats); 0 keeps the
   # running averages. The fast protocol needs it: see `fast`.
   c.bn_stats_batches = 0
 

@@ -2,7 +2,7 @@ r"""GoogLeNet / Inception v1 with and without 1x1 bottlenecks.
 
   python train.py --config configs/googlenet.py --workdir runs/googlenet
   python train.py --config configs/googlenet.py:naive --workdir runs/googlenet_naive
-  python -m nin.summary --config configs/googlenet.py:imagenet   # Table 1 of the paper
+  python -m nin summary --config configs/googlenet.py:imagenet   # Table 1 of the paper
   python train.py --config configs/googlenet.py:digits --workdir runs/googlenet_digits
   python train.py --config configs/googlenet.py:fast --workdir runs/googlenet_fast
 

@@ -7,7 +7,7 @@ r"""Network in Network (Lin et al. 2013) on CIFAR-10, and its 1x1 ablations.
   python train.py --config configs/nin.py:digits --workdir runs/nin_digits   # CPU, ~1 min
   python train.py --config configs/nin.py:fast --workdir runs/nin_fast     # the fast protocol
   python train.py --config configs/nin.py:fast,muon --workdir runs/nin_fast_muon
-  python -m nin.summary --config configs/nin.py:paper
+  python -m nin summary --config configs/nin.py:paper
 
 Variants (combine with commas, e.g. `:relu_only,digits`):
   fast       the fast protocol (common.fast: airbench94's recipe without its net):

@@ -4,7 +4,7 @@ r"""3x3-only baselines: no 1x1 layer anywhere (see models/plain.py for sizing).
   python train.py --config configs/plain.py:large --workdir runs/plain_large
   python train.py --config configs/plain.py:paper --workdir runs/plain_paper
   python train.py --config configs/plain.py:digits --workdir runs/plain_digits
-  python -m nin.summary --config configs/plain.py
+  python -m nin summary --config configs/plain.py
   python train.py --config configs/plain.py:airbench --workdir runs/airbench \
       --config.dataset.manual_dir=/folder/with/tarball   # airbench94 on CIFAR-10
   python train.py --config configs/plain.py:airbench,digits --workdir runs/airbench_digits
@@ -56,7 +56,7 @@ of airbench94's own code run beside it (docs/time_to_accuracy, 'Where the gap to
 Where `airbench_muon` deviates from airbench94_muon.py (same repository, f1c599c):
 - The hold-out, whitening fit, variance estimate, float32 default, per-epoch
   validation and recomputed BatchNorm statistics of `airbench` above.
-- Muon is optax's `scale_by_muon` (nin/optim.py): the same quintic Newton-Schulz
+- Muon is optax's `scale_by_muon` (nin/train/optim.py): the same quintic Newton-Schulz
   coefficients and 3 steps, but in float32 (the original iterates in bfloat16),
   and its Nesterov momentum is an average with bias correction where the
   original sums (`buf = 0.6 buf + g`). Newton-Schulz divides by the norm, so the

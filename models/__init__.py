@@ -1,1 +1,1 @@
-"""Model families, one file each. They import only `nin.layers` (and jax/flax)."""
+"""Model families, one file each. They import only `nin.layers.conv` (and jax/flax)."""

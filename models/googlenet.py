@@ -24,7 +24,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from nin import layers, pooling
+from nin import layers
+from nin.layers import pooling
 
 # Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 INCEPTION = {
@@ -54,7 +55,7 @@ class Inception(nn.Module):
   use_bn: bool = False
   bn_momentum: float = 0.9
   impl: str = 'dense'
-  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
+  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/layers/pooling.py).
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -86,7 +87,7 @@ class GoogLeNet(nn.Module):
   use_bn: bool = True
   bn_momentum: float = 0.9  # BatchNorm's running statistics (configs/common.py: fast sets 0.6).
   impl: str = 'dense'
-  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
+  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/layers/pooling.py).
   dtype: Any = jnp.float32
 
   @property

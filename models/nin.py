@@ -48,7 +48,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from nin import layers, pooling
+from nin import layers
+from nin.layers import pooling
 
 CLASS_MAP_INITS = ('he', 'zeros')
 HEADS = ('gap', 'fc')
@@ -115,7 +116,7 @@ class NiN(nn.Module):
   head: str = 'gap'               # gap | fc (see above).
   head_dropout_rate: float = 0.0  # Dropout on the class maps before the 'fc' head.
   impl: str = 'dense'
-  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
+  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/layers/pooling.py).
   dtype: Any = jnp.float32
 
   def resolved_blocks(self):

@@ -6,7 +6,7 @@ followed by global average pooling, as in NiN, so even the classifier is not
 a 1x1 layer. Dropout after each pool, as in NiN.
 
 How the sizes in configs/plain.py were chosen (figures from
-`python -m nin.summary`), so that the comparison is fair:
+`python -m nin summary`), so that the comparison is fair:
 - base: widths 64/128/224 with 2+2+2 convs: 990K parameters, within 3% of
   NiN's 966,986, at 0.14 G multiply-adds per image (NiN: 0.22 G). Matching
   parameters rather than multiply-adds asks the sharper question: with the
@@ -27,7 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from nin import batch_norm, layers, pooling, whitening
+from nin.layers import batch_norm, pooling, whitening
+from nin import layers
 
 class Plain(nn.Module):
   num_classes: int = 10
@@ -37,7 +38,7 @@ class Plain(nn.Module):
   bn_momentum: float = 0.9  # BatchNorm's running statistics (configs/common.py: fast sets 0.6).
   dtype: Any = jnp.float32
   impl: str = 'dense'  # Accepted for a uniform interface; there is no 1x1 layer.
-  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/pooling.py).
+  pool_impl: str = 'auto'   # How pooling runs: auto | taps | xla (nin/layers/pooling.py).
 
   @property
   def batchnorm(self) -> bool:
@@ -98,7 +99,7 @@ class Airbench(nn.Module):
   times `logit_scale`. Convs have no bias; BatchNorm has a bias but no scale,
   epsilon 1e-12 and momentum 0.6 (running averages that follow the last few
   batches), as in airbench. The whitening filters come from the training
-  images (`nin.whitening.whitening_kernel`, set by the registry's data fit).
+  images (`nin.layers.whitening.whitening_kernel`, set by the registry's data fit).
   """
   num_classes: int = 10
   widths: Sequence[int] = (64, 256, 256)

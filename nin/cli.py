@@ -1,12 +1,13 @@
 """What the command-line tools share: one-line errors and exit codes.
 
-The entry points (train.py, eval.py, python -m nin.sweep / nin.report /
-nin.ladder / nin.publish / nin.summary / nin.bench / nin.device_check) have
-the same shape: absl flags, a `main(argv)` that wraps the library call in
-`run`, and `sys.exit(cli.main(main))`. The `nin.*`
-modules define their flags in `define_flags()`, called only when run as a
-program, so that importing them (from a notebook, or from another absl
-program with its own --config or --workdir) defines no flag.
+The entry points are train.py, eval.py and `python -m nin TOOL`
+(nin/__main__.py: sweep, report, ladder, publish, summary, bench,
+device_check). Each calls the library through `main(main_fn)` here, which
+parses absl flags, and `run(fn)`, which turns the project's errors into one
+line and an exit code. A tool's flags and `main(argv)` live beside the library
+function it wraps; `define_flags()` is called only when the tool runs, so that
+importing a module (from a notebook, or from another absl program with its own
+--config or --workdir) defines no flag. No library module imports this one.
 
 A bad config, dataset or workdir prints one line naming the bad value and
 the valid choices (with `--verbosity=0`, or any value, the whole traceback and
@@ -22,7 +23,8 @@ import warnings
 
 from absl import app, flags, logging
 
-from nin import errors, malloc, peer_failure, xla_flags
+from nin import errors
+from nin.runtime import malloc, peer_failure, xla_flags
 
 EXIT_USAGE = 2
 # Library warnings that every normal run would print and no user can act on: TFDS
@@ -89,7 +91,7 @@ def run(fn):
     print(f'Error: cannot write {e.filename or "a file"}: {why}; nothing already saved was '
           f'removed: make room and run the same command again', file=sys.stderr, flush=True)
     return 1
-  except Exception as e:  # A collective whose peer process died (nin/peer_failure.py).
+  except Exception as e:  # A collective whose peer process died (nin/runtime/peer_failure.py).
     why = peer_failure.reason(str(e))
     if why is None or _debugging():
       raise
@@ -143,17 +145,17 @@ def main(main_fn, joins_peers=False):
   """`absl.app.run` with quiet library logs (unless --verbosity is given).
 
   Before anything imports JAX, it applies the project's CPU XLA flag
-  (nin/xla_flags.py); on a CPU-only Linux machine the process then restarts
-  itself once with faster malloc settings (nin/malloc.py), before any flag is
+  (nin/runtime/xla_flags.py); on a CPU-only Linux machine the process then restarts
+  itself once with faster malloc settings (nin/runtime/malloc.py), before any flag is
   parsed. Both are process-level settings, so they live here, not in a library
   import. A tool that `joins_peers` (train.py, eval.py), started as one of
-  several processes, sends its stderr through nin/peer_failure.py's relay, so
+  several processes, sends its stderr through nin/runtime/peer_failure.py's relay, so
   that a dead peer is reported in one line (unless --verbosity is given).
   """
   xla_flags.configure()
   malloc.reexec_with_tunables()
   if joins_peers and not _verbosity_given(sys.argv[1:]):
-    from nin import distributed  # Imports JAX: only after the settings above.
+    from nin.runtime import distributed  # Imports JAX: only after the settings above.
     if distributed.launched_as_several_processes():
       peer_failure.start_relay()
   def quiet_main(argv):

@@ -9,12 +9,12 @@ are part of every run's results: changing one changes what a seed means.
 """
 import jax
 
-INIT = None   # The parameters' initialisation: the seed's own key (nin.steps).
-DATA = 1      # The order of the training batches and their augmentation (nin.pipeline).
-DROPOUT = 2   # Dropout masks, folded once more with the step (nin.steps).
-FLIP = 3      # Which images the alternating flips start mirrored (nin.pipeline).
+INIT = None   # The parameters' initialisation: the seed's own key (nin.train.steps).
+DATA = 1      # The order of the training batches and their augmentation (nin.data.pipeline).
+DROPOUT = 2   # Dropout masks, folded once more with the step (nin.train.steps).
+FLIP = 3      # Which images the alternating flips start mirrored (nin.data.pipeline).
 # Not of the seed: the dropout masks while BatchNorm's statistics are recomputed before an
-# evaluation (nin.steps.batch_stats_of) come from this fixed key in every run.
+# evaluation (nin.train.steps.batch_stats_of) come from this fixed key in every run.
 STATS_DROPOUT_KEY = 0
 
 

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 import flax.linen as nn
 
 from models import googlenet, nin as nin_model, plain
-from nin import pooling
+from nin.layers import pooling
 from nin.errors import ConfigError
 
 MODELS = {

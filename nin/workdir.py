@@ -1,21 +1,21 @@
 """A run's directory: the one module that knows its files and their layout.
 
     workdir/
-      config.json          the resolved config (`prepare`; nin.run_config loads it)
-      metrics.jsonl        one record per line (nin.metrics)
+      config.json          the resolved config (`prepare`; nin.train.run_config loads it)
+      metrics.jsonl        one record per line (nin.train.metrics)
       final_metrics.json   the summary, written once training ends (`read_final`)
-      preprocess.npz       the input transform fitted on the training images (nin.preprocess)
-      provenance.jsonl     what started the run, a line per start (nin.provenance)
-      checkpoints/         Orbax steps (nin.checkpoint); corrupt_checkpoints/ beside it
+      preprocess.npz       the input transform fitted on the training images (nin.data.preprocess)
+      provenance.jsonl     what started the run, a line per start (nin.train.provenance)
+      checkpoints/         Orbax steps (nin.train.checkpoint); corrupt_checkpoints/ beside it
       tensorboard/         the same scalars for TensorBoard
       FAILED               left by a launcher when the run's command failed
       eval_<which>[_validation][_tta<n>].json, *_confusion.png   eval.py's results (`eval_stem`)
       class_maps_<which>[_mosaic].png   eval.py --class_maps's figures (`class_maps_file`)
 
-    sweep root/            a sweep's runs in <group>/seed<k>/ (nin.sweep)
+    sweep root/            a sweep's runs in <group>/seed<k>/ (nin.launch.sweep)
       sweep.json           its manifest: the sweep file, its questions and runs
-      submitit/            the job array's scripts and logs (nin.launch)
-      report.md, report.json   nin.report's report (and its figures)
+      submitit/            the job array's scripts and logs (nin.launch.slurm)
+      report.md, report.json   nin.experiments.report's report (and its figures)
 
 train.py holds an exclusive lock on the directory while it runs (`lock`), so
 one workdir has one writer; the processes of a multi-process run are one
@@ -127,7 +127,7 @@ def _read_json(path, what):
 
 
 def read_config(workdir) -> dict:
-  """The saved config as its JSON dict (nin.run_config.load gives it as a config)."""
+  """The saved config as its JSON dict (nin.train.run_config.load gives it as a config)."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     raise FileNotFoundError(f'{workdir} holds no run ({CONFIG_FILE} is missing)')

@@ -16,7 +16,7 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
-from nin import xla_flags  # noqa: E402
+from nin.runtime import xla_flags  # noqa: E402
 
 xla_flags.configure()  # What the CLIs apply, for the tests that run the library in-process.
 

@@ -19,8 +19,8 @@ def _one_line_exit_2(p, message):
   assert 'Traceback' not in p.stderr
 
 
-def _module(*args):
-  return subprocess.run([sys.executable, '-m', *args], cwd=runs.ROOT, env=runs.env(),
+def _tool(*args):
+  return subprocess.run([sys.executable, '-m', 'nin', *args], cwd=runs.ROOT, env=runs.env(),
                         capture_output=True, text=True, timeout=300)
 
 
@@ -67,7 +67,7 @@ def test_eval_on_a_checkpoint_of_another_architecture(tmp_path):
 def test_a_broken_sweep_file(tmp_path, source, message):
   path = tmp_path / 'sweep.py'
   path.write_text(source)
-  _one_line_exit_2(_module('nin.sweep', str(path), '--workdir', str(tmp_path / 'w')), message)
+  _one_line_exit_2(_tool('sweep', str(path), '--workdir', str(tmp_path / 'w')), message)
   assert not (tmp_path / 'w').exists()
 
 
@@ -77,7 +77,7 @@ def test_a_stray_argument_is_one_line(tmp_path):
   assert not (tmp_path / 'w').exists()
   _one_line_exit_2(runs.cli('eval.py', 'stray', '--workdir', str(tmp_path)),
                    'Unexpected arguments: stray')
-  _one_line_exit_2(_module('nin.report', 'a', 'b'), 'Usage: python -m nin.report')
+  _one_line_exit_2(_tool('report', 'a', 'b'), 'Usage: python -m nin report')
 
 
 def test_verbosity_shows_the_whole_traceback(tmp_path):
@@ -88,7 +88,7 @@ def test_verbosity_shows_the_whole_traceback(tmp_path):
 
 
 def test_a_report_on_a_folder_without_runs_writes_nothing(tmp_path):
-  _one_line_exit_2(_module('nin.report', str(tmp_path)), 'holds no sweep')
+  _one_line_exit_2(_tool('report', str(tmp_path)), 'holds no sweep')
   assert os.listdir(tmp_path) == []
 
 
@@ -97,7 +97,7 @@ def test_a_report_on_a_folder_without_runs_writes_nothing(tmp_path):
     (('--config.dataset.image_size=0',), 'dataset.image_size=0 must be a positive integer'),
 ])
 def test_summary_bad_config(args, message):
-  _one_line_exit_2(_module('nin.summary', '--config', 'configs/nin.py', *args), message)
+  _one_line_exit_2(_tool('summary', '--config', 'configs/nin.py', *args), message)
 
 
 @pytest.mark.parametrize('args,message', [
@@ -110,7 +110,7 @@ def test_summary_bad_config(args, message):
     (('--out', '/nonexistent/dir/bench.json'), 'does not exist'),
 ])
 def test_bench_bad_flags_fail_before_timing_anything(args, message):
-  _one_line_exit_2(_module('nin.bench', *args), message)
+  _one_line_exit_2(_tool('bench', *args), message)
 
 
 def test_an_empty_final_file_is_not_a_finished_run(tmp_path):

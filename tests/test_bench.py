@@ -6,7 +6,7 @@ import sys
 
 import runs
 
-from nin import malloc
+from nin.runtime import malloc
 
 
 def _leaves(tree, path=''):
@@ -22,7 +22,7 @@ def _leaves(tree, path=''):
 
 def test_quick_benchmark(tmp_path):
   out = tmp_path / 'bench.json'
-  p = subprocess.run([sys.executable, '-m', 'nin.bench', '--quick', '--out', str(out)],
+  p = subprocess.run([sys.executable, '-m', 'nin', 'bench', '--quick', '--out', str(out)],
                      cwd=runs.ROOT, env=runs.env(), capture_output=True, text=True, timeout=600)
   assert p.returncode == 0, p.stderr
   res = json.loads(out.read_text())
@@ -83,15 +83,15 @@ class _Writer:
 
 
 def test_loop_rate_bookkeeping(monkeypatch):
-  """The loop's images/s (what `nin.bench --loop_steps` divides by the step's): each record
+  """The loop's images/s (what `nin.checks.bench --loop_steps` divides by the step's): each record
   counts the steps it timed, leaves out the first step's compilation and the time of
   saving, and the run's training time counts the first step as a typical one."""
   import jax.numpy as jnp
-  from nin import train
+  from nin.train import progress
   clock, writer = _Clock(), _Writer()
-  monkeypatch.setattr(train.time, 'time', clock)
-  log = train.StepLog(writer, lambda s: 0.1, batch_size=128, steps_per_epoch=10,
-                      checkpoint_dir='ckpt', last_saved=None)
+  monkeypatch.setattr(progress.time, 'time', clock)
+  log = progress.StepLog(writer, lambda s: 0.1, batch_size=128, steps_per_epoch=10,
+                         checkpoint_dir='ckpt', last_saved=None)
   m = {'loss': jnp.float32(2.0), 'accuracy': jnp.float32(0.5)}
   clock.now += 30.0                  # Step 0: compilation, timed apart.
   log.add(0, m)

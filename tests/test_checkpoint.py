@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import runs
-from nin import checkpoint, evaluate
+from nin.train import checkpoint
+from nin.evaluation import evaluate
 
 PLAIN = ('--config', 'configs/plain.py:smoke')
 

@@ -7,7 +7,8 @@ import pytest
 
 from configs import nin as nin_config
 from configs import plain as plain_config
-from nin import class_maps, evaluate, train
+from nin.evaluation import class_maps, evaluate
+from nin import train
 from nin.errors import ConfigError
 
 

@@ -7,7 +7,8 @@ import pytest
 
 import cifar_fixture
 from configs import common
-from nin import data
+from nin import data, errors
+from nin.data import datasets
 
 
 def _cfg(**kw):
@@ -57,7 +58,7 @@ def test_validation_indices_are_class_balanced_and_nested():
 
 
 def test_validation_examples_out_of_range_is_a_data_error(cifar_dirs):
-  with pytest.raises(data.DataError, match=r'validation_examples=200 must be in \[0, 200\)'):
+  with pytest.raises(errors.DataError, match=r'validation_examples=200 must be in \[0, 200\)'):
     data.load(_cfg(data_dir=cifar_dirs[0], validation_examples=200))
 
 
@@ -65,7 +66,7 @@ def test_a_copy_with_another_checksum_is_refused_unless_allowed(tmp_path):
   train, test = cifar_fixture.make_arrays(4, 5)
   cifar_fixture.write_tarball(str(tmp_path / 'manual'), train, test)  # Not the official file.
   cfg = _cfg(data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path / 'manual'))
-  with pytest.raises(data.DataError, match='verify_checksum=False'):
+  with pytest.raises(errors.DataError, match='verify_checksum=False'):
     data.load(cfg)
   cfg.verify_checksum = False
   ds = data.load(cfg)
@@ -74,8 +75,8 @@ def test_a_copy_with_another_checksum_is_refused_unless_allowed(tmp_path):
 
 
 def test_no_network_and_no_data_says_how_to_provide_it(tmp_path, monkeypatch):
-  monkeypatch.setattr(data, '_reachable', lambda url: False)
-  with pytest.raises(data.DataError) as e:
+  monkeypatch.setattr(datasets, '_reachable', lambda url: False)
+  with pytest.raises(errors.DataError) as e:
     data.load(_cfg(data_dir=str(tmp_path)))
   msg = str(e.value)
   assert '\n' not in msg and 'cifar10 is not prepared in ' + str(tmp_path) in msg
@@ -84,7 +85,7 @@ def test_no_network_and_no_data_says_how_to_provide_it(tmp_path, monkeypatch):
 
 
 def test_manual_dir_without_the_tarball(tmp_path):
-  with pytest.raises(data.DataError, match='cifar-10-binary.tar.gz not found in manual_dir'):
+  with pytest.raises(errors.DataError, match='cifar-10-binary.tar.gz not found in manual_dir'):
     data.load(_cfg(data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path)))
 
 
@@ -96,13 +97,13 @@ def test_truncated_tarball_is_reported_as_corrupt(tmp_path, monkeypatch):
     content = f.read()
   with open(path, 'wb') as f:
     f.write(content[:len(content) // 2])
-  with pytest.raises(data.DataError, match='corrupt or truncated'):
+  with pytest.raises(errors.DataError, match='corrupt or truncated'):
     data.load(_cfg(data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path / 'manual')))
   assert not (tmp_path / 'tfds' / 'cifar10' / '3.0.2' / 'dataset_info.json').exists()
 
 
 def test_unknown_dataset_lists_the_valid_ones():
-  with pytest.raises(data.DataError, match=r"'imagenet'.*cifar10, cifar100, digits, synthetic"):
+  with pytest.raises(errors.DataError, match=r"'imagenet'.*cifar10, cifar100, digits, synthetic"):
     data.load(_cfg(name='imagenet'))
 
 
@@ -136,7 +137,7 @@ def test_a_damaged_prepared_dataset_is_one_clear_error(cifar_dirs, tmp_path, dam
                   if 'train.array_record' in n)
     with open(record, 'r+b') as f:
       f.truncate(os.path.getsize(record) // 3)
-  with pytest.raises(data.DataError, match='cannot be read') as e:
+  with pytest.raises(errors.DataError, match='cannot be read') as e:
     data.load(_cfg(data_dir=data_dir))
   assert '\n' not in str(e.value) and 'delete that folder' in str(e.value)
 
@@ -180,5 +181,5 @@ def test_a_job_that_loses_the_race_to_prepare_reads_the_winners_copy(tmp_path, m
 
   monkeypatch.setattr(tfds.core.DatasetBuilder, 'download_and_prepare', fail)
   cfg.data_dir = str(tmp_path / 'elsewhere')
-  with pytest.raises(data.DataError, match='FileExistsError'):
+  with pytest.raises(errors.DataError, match='FileExistsError'):
     data.load(cfg)

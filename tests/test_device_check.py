@@ -1,4 +1,4 @@
-"""The one-call accelerator check (nin.device_check): its --tiny run on this CPU, and the
+"""The one-call accelerator check (nin.checks.device_check): its --tiny run on this CPU, and the
 settings that must not reach an accelerator."""
 import json
 import os
@@ -7,7 +7,7 @@ import sys
 
 import runs
 import test_image_folder
-from nin import device_parts, device_report
+from nin.checks import device_parts, device_report
 
 
 def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
@@ -15,7 +15,7 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
   test_image_folder.make_tree(str(images), per_class=(6, 2))
   out = tmp_path / 'out'
   env = dict(runs.env(), XDG_CACHE_HOME=str(tmp_path / 'cache'))
-  p = subprocess.run([sys.executable, '-m', 'nin.device_check', '--tiny', '--seeds=1',
+  p = subprocess.run([sys.executable, '-m', 'nin', 'device_check', '--tiny', '--seeds=1',
                       f'--out={out}', f'--image_dir={images}'],
                      cwd=runs.ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert p.returncode == 0, p.stdout + p.stderr + (out / 'device_check.log').read_text()
@@ -53,7 +53,7 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
 
 def test_a_part_past_its_budget_is_stopped_and_the_next_runs(tmp_path):
   out = tmp_path / 'out'
-  p = subprocess.run([sys.executable, '-m', 'nin.device_check', '--tiny', '--seeds=50',
+  p = subprocess.run([sys.executable, '-m', 'nin', 'device_check', '--tiny', '--seeds=50',
                       '--parts=nin,environment', '--budget_sec=40', f'--out={out}'],
                      cwd=runs.ROOT, env=runs.env(), capture_output=True, text=True, timeout=300)
   assert p.returncode == 0, p.stderr
@@ -69,7 +69,7 @@ def test_a_part_past_its_budget_is_stopped_and_the_next_runs(tmp_path):
 
 
 def test_bad_flags_are_one_line():
-  p = subprocess.run([sys.executable, '-m', 'nin.device_check', '--out=/tmp/x',
+  p = subprocess.run([sys.executable, '-m', 'nin', 'device_check', '--out=/tmp/x',
                       '--parts=bench,gpu'], cwd=runs.ROOT, env=runs.env(),
                      capture_output=True, text=True, timeout=120)
   assert p.returncode == 2
@@ -101,7 +101,7 @@ def _fake_plugin(tmp_path):
 
 
 def test_cpu_settings_stay_off_where_an_accelerator_plugin_is_installed(tmp_path):
-  code = ('import os; from nin import malloc, xla_flags; xla_flags.configure(); '
+  code = ('import os; from nin.runtime import malloc, xla_flags; xla_flags.configure(); '
           'print(xla_flags.accelerator_plugins(), repr(os.environ.get("XLA_FLAGS", "")), '
           'malloc.wanted())')
   env = {k: v for k, v in os.environ.items()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import runs
-from nin import distributed, peer_failure
+from nin.runtime import distributed, peer_failure
 
 
 @pytest.mark.parametrize('env,expected', [

@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from nin import sweep, train
-from nin.validate import validate
+from nin.launch import sweep
+from nin import train
+from nin.train.validate import validate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEPS = ('configs/sweeps/compare.py', 'configs/sweeps/nin_paper.py')

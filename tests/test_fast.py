@@ -14,9 +14,13 @@ from configs import googlenet as googlenet_config
 from configs import nin as nin_config
 from configs import plain as plain_config
 from models import plain
-from nin import (data, distributed, evaluate, optim, pipeline, registry, steps, summary, train,
-                 whitening)
-from nin.data import Dataset
+from nin import data, registry, train
+from nin.runtime import distributed
+from nin.evaluation import evaluate
+from nin.train import loop, optim, passes, steps, summary
+from nin.data import pipeline
+from nin.layers import whitening
+from nin.data.datasets import Dataset
 
 
 # ----------------------------------------------------------------------------- whitening
@@ -205,14 +209,14 @@ def test_recomputed_batch_stats_make_evaluation_match_training_on_that_batch(nam
   before = model.apply(steps.variables_of(state), x, train=False)
   assert np.abs(before - train_logits).max() > 1e-2  # The initial averages are not this batch.
   stats_fn = steps.compile_batch_stats(config, mesh)
-  after = steps.recompute_batch_stats(stats_fn, state, [x])
+  after = passes.recompute_batch_stats(stats_fn, state, [x])
   chex.assert_trees_all_close(after.params, state.params)  # Only the statistics change.
   np.testing.assert_allclose(model.apply(steps.variables_of(after), x, train=False),
                              train_logits, atol=2e-4)
   # Two batches: the mean of their statistics.
   y = x[::-1] * 2.0 + 1.0
-  both = steps.recompute_batch_stats(stats_fn, state, [x, y])
-  one_y = steps.recompute_batch_stats(stats_fn, state, [y])
+  both = passes.recompute_batch_stats(stats_fn, state, [x, y])
+  one_y = passes.recompute_batch_stats(stats_fn, state, [y])
   chex.assert_trees_all_close(
       both.batch_stats, jax.tree.map(lambda a, b: (a + b) / 2, after.batch_stats,
                                      one_y.batch_stats), rtol=1e-5, atol=1e-6)
@@ -315,7 +319,7 @@ def test_an_airbench_run_whitens_with_its_training_images_and_counts_its_flops(t
 def test_time_to_accuracy_names_the_first_crossing():
   evals = [{'step': s, 'epoch': s / 10, 'val_accuracy': a, 'train_flops': 1e9 * s,
             'train_time_sec': 2.0 * s} for s, a in ((10, 0.55), (20, 0.71), (30, 0.69), (40, 0.86))]
-  reached = train.time_to_accuracy(evals)
+  reached = loop.time_to_accuracy(evals)
   assert reached['0.5']['step'] == 10 and reached['0.7']['step'] == 20
   assert reached['0.85'] == {'step': 40, 'epoch': 4.0, 'train_flops': 4e10, 'train_time_sec': 80.0}
   assert '0.9' not in reached

@@ -1,4 +1,4 @@
-"""CIFAR-10 from a folder of images (nin/image_folder.py): the arrays, the cache, the errors."""
+"""CIFAR-10 from a folder of images (nin/data/image_folder.py): the arrays, the cache, the errors."""
 import os
 import subprocess
 import sys
@@ -9,7 +9,8 @@ from PIL import Image
 
 import runs
 from configs import common
-from nin import data, image_folder
+from nin import data, errors
+from nin.data import image_folder
 
 CLASSES = data.CIFAR10_CLASSES
 
@@ -121,7 +122,7 @@ def test_an_unwritable_cache_only_warns(tree, monkeypatch, capsys):
 def test_a_bad_tree_is_one_line_naming_what_is_wrong(tree, damage, message):
   root, _ = tree
   damage(root)
-  with pytest.raises(data.DataError, match=message) as e:
+  with pytest.raises(errors.DataError, match=message) as e:
     data.load(_cfg(root))
   assert '\n' not in str(e.value)
 
@@ -136,9 +137,9 @@ def test_stray_files_beside_the_folders_are_ignored(tree):
 
 def test_only_cifar10_reads_a_folder_and_a_missing_folder_is_named(tree):
   root, _ = tree
-  with pytest.raises(data.DataError, match=r"dataset.name='cifar100' cannot use it"):
+  with pytest.raises(errors.DataError, match=r"dataset.name='cifar100' cannot use it"):
     data.load(_cfg(root, name='cifar100'))
-  with pytest.raises(data.DataError, match=r'dataset.image_dir=/no/such is not a folder'):
+  with pytest.raises(errors.DataError, match=r'dataset.image_dir=/no/such is not a folder'):
     data.load(_cfg('/no/such'))
 
 

@@ -1,4 +1,4 @@
-"""nin.sweep --launcher=submitit: one job array, requeue-and-resume, the sbatch script, --status."""
+"""nin.launch.sweep --launcher=submitit: one job array, requeue-and-resume, the sbatch script, --status."""
 import glob
 import os
 import signal
@@ -8,7 +8,7 @@ import sys
 import time
 
 import runs
-from nin import launch, sweep
+from nin.launch import slurm, sweep
 from nin import workdir as workdir_lib
 
 TINY = '''
@@ -22,7 +22,7 @@ def get_sweep(arg=None):
 
 
 def _sweep(*args, env=None):
-  return subprocess.run([sys.executable, '-m', 'nin.sweep', *args], cwd=runs.ROOT,
+  return subprocess.run([sys.executable, '-m', 'nin', 'sweep', *args], cwd=runs.ROOT,
                         env=env or runs.env(), capture_output=True, text=True, timeout=600)
 
 
@@ -53,8 +53,8 @@ def test_an_interrupted_task_is_requeued_and_resumes_at_its_checkpoint(tmp_path)
   env = os.environ.copy()
   os.environ.update(runs.env())  # The local executor's tasks inherit this environment.
   try:
-    (job,), cluster = launch.submit([cmd], [requeued], str(tmp_path / 'sw'), runs.ROOT,
-                                    launch.SlurmSpec(time_min=30), cluster='local')
+    (job,), cluster = slurm.submit([cmd], [requeued], str(tmp_path / 'sw'), runs.ROOT,
+                                    slurm.SlurmSpec(time_min=30), cluster='local')
   finally:
     os.environ.clear()
     os.environ.update(env)
@@ -119,9 +119,9 @@ def test_the_sbatch_script_asks_for_what_the_flags_say(tmp_path):
 
 
 def test_without_submitit_the_launcher_is_one_line(tmp_path, monkeypatch):
-  monkeypatch.setattr(launch, 'submitit', None)
+  monkeypatch.setattr(slurm, 'submitit', None)
   try:
-    launch.executor(str(tmp_path), launch.SlurmSpec())
+    slurm.executor(str(tmp_path), slurm.SlurmSpec())
   except sweep.ConfigError as e:
     assert "pip install -e '.[slurm]'" in str(e) and '\n' not in str(e)
   else:

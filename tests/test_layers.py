@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from jax import lax
 
-from nin import batch_norm, layers
+from nin.layers import batch_norm
+from nin import layers
 
 RTOL = ATOL = 1e-5
 

@@ -6,10 +6,10 @@ import sys
 import pytest
 
 import runs
-from nin import malloc
+from nin.runtime import malloc
 
 # What a CLI does first, then what the restarted process sees.
-_CHILD = ('import os; print(os.getpid(), flush=True); from nin import malloc; '
+_CHILD = ('import os; print(os.getpid(), flush=True); from nin.runtime import malloc; '
           'malloc.reexec_with_tunables(); print(os.getpid(), os.environ.get("GLIBC_TUNABLES"))')
 
 
@@ -39,7 +39,7 @@ def test_reexec_respects_opt_out_and_the_callers_setting():
 def test_importing_the_library_changes_nothing_in_the_process():
   # The project's own process settings (libraries such as TensorStore set some of theirs).
   code = ('import os; pid = os.getpid(); '
-          'import nin.train, nin.evaluate, nin.report, nin.sweep, nin.bench; '
+          'import nin.train.loop, nin.evaluation.evaluate, nin.experiments.report, nin.launch.sweep, nin.checks.bench; '
           'assert os.getpid() == pid; '
           'assert "XLA_FLAGS" not in os.environ and "GLIBC_TUNABLES" not in os.environ, os.environ')
   env = {k: v for k, v in os.environ.items() if k not in ('XLA_FLAGS', 'GLIBC_TUNABLES')}

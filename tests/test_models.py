@@ -10,8 +10,9 @@ from configs import googlenet as googlenet_config
 from configs import nin as nin_config
 from configs import plain as plain_config
 from models import nin as nin_model
-from nin import errors, layers, registry, summary
-from nin.validate import validate
+from nin import errors, layers, registry
+from nin.train import summary
+from nin.train.validate import validate
 
 
 def _n_params(tree):
@@ -211,7 +212,8 @@ def test_no_class_map_of_the_paper_nin_is_dead_at_initialisation():
   """Real images (the shipped digits) are non-negative and correlated across pixels:
   with He init, some class filter is negative on every pixel of every image for
   some seeds, and behind the final ReLU that class never learns."""
-  from nin import data, preprocess
+  from nin import data
+  from nin.data import preprocess
   ds = data.load(nin_config.get_config('digits').dataset)
   images = preprocess.fit('standardize', ds.train_images)(ds.train_images[:128])
   config = nin_config.get_config('paper')

@@ -1,4 +1,4 @@
-"""Muon (optimizer.name='muon', nin/optim.py) and airbench94_muon's recipe (configs/plain.py)."""
+"""Muon (optimizer.name='muon', nin/train/optim.py) and airbench94_muon's recipe (configs/plain.py)."""
 import re
 
 import jax
@@ -12,8 +12,9 @@ from configs import common
 from configs import googlenet as googlenet_config
 from configs import nin as nin_config
 from configs import plain as plain_config
-from nin import errors, optim, registry
-from nin.validate import validate
+from nin import errors, registry
+from nin.train import optim
+from nin.train.validate import validate
 
 
 def _reference_newton_schulz(g, steps=3):

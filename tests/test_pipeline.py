@@ -6,9 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from nin import distributed, pipeline, preprocess
+from nin.runtime import distributed
+from nin.data import pipeline, preprocess
 from nin import data
-from nin.data import Dataset
+from nin.data.datasets import Dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

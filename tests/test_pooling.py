@@ -8,7 +8,8 @@ import pytest
 
 from configs import googlenet as googlenet_config
 from configs import nin as nin_config
-from nin import pooling, registry
+from nin.layers import pooling
+from nin import registry
 
 
 def _x(shape, seed=0):

@@ -8,7 +8,8 @@ import numpy as np
 import optax
 
 from configs import nin as nin_config
-from nin import data, layers, steps
+from nin import data, layers
+from nin.train import steps
 
 
 def _dots(jaxpr):

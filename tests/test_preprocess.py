@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 import runs
-from nin import data, preprocess, run_config
+from nin import data
+from nin.data import preprocess
+from nin.train import run_config
 from nin import workdir as workdir_lib
 
 

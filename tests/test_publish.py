@@ -1,4 +1,4 @@
-"""Publishing a sweep's finished runs as a folder to commit (nin.publish)."""
+"""Publishing a sweep's finished runs as a folder to commit (nin.experiments.publish)."""
 import json
 import os
 
@@ -6,7 +6,8 @@ import pytest
 
 import runs
 import test_report
-from nin import errors, publish, report
+from nin import errors
+from nin.experiments import publish, report
 from nin import workdir as workdir_lib
 
 
@@ -46,7 +47,7 @@ def test_finished_runs_are_published_with_relative_paths_and_their_report(tmp_pa
       'train.py', '--workdir', 'runs/sweep/g/seed0', '--config.dataset.manual_dir=CIFAR']
   manifest = json.loads((dst / workdir_lib.SWEEP_FILE).read_text())
   assert [r['overrides']['dataset.manual_dir'] for r in manifest['runs']] == ['CIFAR'] * 3
-  # The report is the one nin.report renders from the published files, and it counts the
+  # The report is the one nin.experiments.report renders from the published files, and it counts the
   # run the manifest expects but that has not finished.
   text = (dst / 'report.md').read_text()
   assert text.startswith('# Comparison report: sweep') and 'Warning' not in text, text
@@ -88,7 +89,7 @@ def test_relative_rewrites_whole_paths_only():
 
 
 def test_the_cli_says_what_is_wrong_in_one_line(tmp_path):
-  p = runs.cli('-m', 'nin.publish', str(tmp_path / 'nowhere'), str(tmp_path / 'out'))
+  p = runs.cli('-m', 'nin', 'publish', str(tmp_path / 'nowhere'), str(tmp_path / 'out'))
   assert p.returncode == 2 and p.stderr.strip().splitlines() == [
       f"Error: No sweep folder '{tmp_path / 'nowhere'}'"], p.stderr
   assert not (tmp_path / 'out').exists()

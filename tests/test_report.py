@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from configs import plain as plain_config
-from nin import questions, recipe, report
+from nin.experiments import questions, recipe, report
 from nin import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -145,7 +145,7 @@ def test_committed_reports_re_render_from_their_run_files(folder, tmp_path):
 
 def test_the_committed_budgets_table_is_read_from_both_rungs_run_files(monkeypatch):
   """docs/compare_cifar_cpu/budgets.md: each question at the CPU rung and the ladder's next."""
-  from nin import ladder
+  from nin.experiments import ladder
   monkeypatch.chdir(ROOT)  # Its columns are named by the rungs' folders, as committed.
   rungs = ['docs/compare_cifar_cpu/questions', 'docs/compare_cifar_cpu/ladder']
   with open('docs/compare_cifar_cpu/budgets.md') as f:
@@ -200,7 +200,7 @@ def test_a_learning_rate_grid_names_each_groups_best_rate_on_validation(tmp_path
 
 
 def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):
-  from nin import ladder
+  from nin.experiments import ladder
   asked = [{'id': 'Q1', 'question': 'a or b?', 'a': 'a', 'b': 'b'},
            {'id': 'Q2', 'question': 'a or c?', 'a': 'a', 'b': 'c'}]
   # Budget 1: a is ahead of b on every seed, c ties with a. Budget 2: b is ahead of a.
@@ -259,7 +259,7 @@ def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):
 
 
 def test_the_ladder_says_how_many_runs_levelled_off_and_how_far_the_others_moved(tmp_path):
-  from nin import ladder
+  from nin.experiments import ladder
   root = str(tmp_path)
   _fake_run(root, 'a', 0, [(10, 0.50), (40, 0.70), (45, 0.705), (50, 0.709)], {})  # Flat.
   _fake_run(root, 'a', 1, [(10, 0.50), (40, 0.68), (45, 0.70), (50, 0.71)], {})    # 3 points.

@@ -1,8 +1,8 @@
-"""nin.stats against values worked out by hand (t quantiles from tables)."""
+"""nin.experiments.stats against values worked out by hand (t quantiles from tables)."""
 
 import pytest
 
-from nin import stats
+from nin.experiments import stats
 
 
 def test_t_quantiles_match_the_tables():

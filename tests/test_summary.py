@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 from configs import nin as nin_config
-from nin import registry, summary
+from nin import registry
+from nin.train import summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,7 +30,7 @@ def test_nin_rows_have_exact_counts():
 
 def test_cli_prints_a_table_and_json():
   env = dict(os.environ, JAX_PLATFORMS='cpu')
-  cmd = [sys.executable, '-m', 'nin.summary', '--config', 'configs/googlenet.py:smoke']
+  cmd = [sys.executable, '-m', 'nin', 'summary', '--config', 'configs/googlenet.py:smoke']
   table = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
   assert '3a' in table.stdout and 'pool_proj' in table.stdout and 'total' in table.stdout
   out = subprocess.run(cmd + ['--json'], cwd=ROOT, env=env, capture_output=True, text=True,

@@ -28,7 +28,7 @@ def _sweep_file(tmp_path, extra=''):
 
 
 def _sweep(*args, **kw):
-  return subprocess.run([sys.executable, '-m', 'nin.sweep', *args], cwd=runs.ROOT,
+  return subprocess.run([sys.executable, '-m', 'nin', 'sweep', *args], cwd=runs.ROOT,
                         env=runs.env(), capture_output=True, text=True, **kw)
 
 
@@ -69,7 +69,7 @@ def test_sweep_runs_skips_finished_reports_failures_and_the_report(tmp_path):
   again = _sweep(sweep, '--workdir', workdir)
   assert again.stdout.count('finished, skipped') == 2 and 'nin/seed0: python' not in again.stdout
 
-  report = subprocess.run([sys.executable, '-m', 'nin.report', workdir], cwd=runs.ROOT,
+  report = subprocess.run([sys.executable, '-m', 'nin', 'report', workdir], cwd=runs.ROOT,
                           env=runs.env(), capture_output=True, text=True, check=True).stdout
   with open(f'{workdir}/report.json') as f:
     rows = {r['group']: r for r in json.load(f)['groups']}
@@ -92,7 +92,7 @@ def test_sweep_runs_skips_finished_reports_failures_and_the_report(tmp_path):
     assert os.path.getsize(os.path.join(workdir, png)) > 1000
 
   os.rename(f'{workdir}/nin/seed1', f'{workdir}/seed1_moved')
-  report = subprocess.run([sys.executable, '-m', 'nin.report', workdir], cwd=runs.ROOT,
+  report = subprocess.run([sys.executable, '-m', 'nin', 'report', workdir], cwd=runs.ROOT,
                           env=runs.env(), capture_output=True, text=True, check=True).stdout
   assert '- `nin/seed1`: missing' in report and '1 of 3 finished' in report
 
@@ -108,7 +108,7 @@ def test_questions_must_name_groups_of_the_sweep(tmp_path):
 
 def test_a_killed_sweep_resumes_the_interrupted_run(tmp_path):
   sweep, workdir = _sweep_file(tmp_path), str(tmp_path / 'sw')
-  proc = subprocess.Popen([sys.executable, '-m', 'nin.sweep', f'{sweep}:40', '--workdir', workdir],
+  proc = subprocess.Popen([sys.executable, '-m', 'nin', 'sweep', f'{sweep}:40', '--workdir', workdir],
                           cwd=runs.ROOT, env=runs.env(), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, start_new_session=True)
   ckpts = f'{workdir}/nin/seed0/checkpoints'
@@ -125,7 +125,7 @@ def test_a_killed_sweep_resumes_the_interrupted_run(tmp_path):
 
 
 def _start_and_wait_for_a_checkpoint(sweep, workdir):
-  proc = subprocess.Popen([sys.executable, '-m', 'nin.sweep', f'{sweep}:100000', '--workdir',
+  proc = subprocess.Popen([sys.executable, '-m', 'nin', 'sweep', f'{sweep}:100000', '--workdir',
                            workdir], cwd=runs.ROOT, env=runs.env(), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, start_new_session=True)
   ckpts = f'{workdir}/nin/seed0/checkpoints'
@@ -190,7 +190,8 @@ def test_the_effective_size_of_a_linear_nin_is_that_of_its_folded_model():
   import jax
   from configs import nin as nin_config
   from models import nin as nin_model
-  from nin import registry, results
+  from nin import registry
+  from nin.experiments import results
   config = nin_config.get_config('linear,paper')
   params = registry.build_model(config.model).init(
       jax.random.key(0), np.zeros((1, 32, 32, 3), np.float32))['params']
@@ -207,7 +208,8 @@ def test_the_effective_size_of_a_linear_nin_is_that_of_its_folded_model():
 def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   """configs/sweeps/questions.py: every question names two of its groups, and the sizes
   its docstring states hold (the 3x3 net within 5% of NiN's mult-adds at both scales)."""
-  from nin import results, sweep as sweep_lib
+  from nin.experiments import results
+  from nin.launch import sweep as sweep_lib
   for variant in ('', 'cpu', 'ladder', 'smoke'):
     spec = 'configs/sweeps/questions.py' + (f':{variant}' if variant else '')
     runs_ = sweep_lib.load_sweep(spec)
@@ -243,7 +245,7 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
 
 def test_key_value_flags_parse_as_train_py_does_and_name_themselves_in_errors():
   import pytest
-  from nin import sweep as sweep_lib
+  from nin.launch import sweep as sweep_lib
   from nin.errors import ConfigError
   assert sweep_lib.parse_overrides(['a.b=1', 'c=/x', 'd=(1, 2)'], literals=True) == {
       'a.b': 1, 'c': '/x', 'd': (1, 2)}
@@ -271,7 +273,7 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
   its rate, its seeds 0 and 1 are the grid's runs at that rate (the same config, so they
   are reused), the committed rung (docs/compare_cifar_cpu/questions) is those runs, and the
   ladder carries the rates to its larger budget."""
-  from nin import sweep as sweep_lib
+  from nin.launch import sweep as sweep_lib
   from nin import workdir as workdir_lib
   spec = 'configs/sweeps/questions.py'
   sweep_file = sweep_lib._load_module(spec, 'questions_sweep')

@@ -13,9 +13,11 @@ import pytest
 import runs
 from configs import googlenet as googlenet_config
 from configs import nin as nin_config
-from nin import errors, evaluate, provenance, registry, run_config, steps, train
+from nin import errors, registry, train
+from nin.evaluation import evaluate
+from nin.train import provenance, run_config, steps
 from nin import workdir as workdir_lib
-from nin.validate import validate
+from nin.train.validate import validate
 
 SMOKE = 'configs/nin.py:smoke'
 
@@ -182,7 +184,7 @@ def test_a_metrics_file_cut_short_resumes_and_reports(tmp_path):
   assert p.returncode == 0 and 'last line is cut short' in p.stderr, p.stderr
   records = runs.records(workdir)
   assert [r['step'] for r in records if r['kind'] == 'eval'] == [4, 8]
-  from nin import report
+  from nin.experiments import report
   assert 'Runs: 1 of 1 finished' in report.write_report(str(tmp_path))
 
 

@@ -1,24 +1,24 @@
 r"""The comparison: what does a 1x1 convolution buy? Three seeds of each model.
 
-  python -m nin.sweep configs/sweeps/compare.py --workdir runs/compare --dry_run
-  python -m nin.sweep configs/sweeps/compare.py --workdir runs/compare
-  python -m nin.report runs/compare
+  python -m nin sweep configs/sweeps/compare.py --workdir runs/compare --dry_run
+  python -m nin sweep configs/sweeps/compare.py --workdir runs/compare
+  python -m nin report runs/compare
 
   # Each family's own (paper-faithful) recipe instead of the one protocol:
-  python -m nin.sweep configs/sweeps/compare.py:paper --workdir runs/compare_paper
+  python -m nin sweep configs/sweeps/compare.py:paper --workdir runs/compare_paper
 
   # The real-CIFAR CPU twin: the same groups and protocol, narrowed models (a quarter of
   # NiN's and the 3x3 net's widths, an eighth of GoogLeNet's and the large 3x3 net's),
   # 15,000 training images, 6 epochs, 2 seeds (docs/compare_cifar_cpu has the commands
   # and one such run).
-  python -m nin.sweep configs/sweeps/compare.py:cpu --workdir runs/compare_cifar_cpu \
+  python -m nin sweep configs/sweeps/compare.py:cpu --workdir runs/compare_cifar_cpu \
       --override dataset.manual_dir=CIFAR_FOLDER
-  python -m nin.report runs/compare_cifar_cpu
+  python -m nin report runs/compare_cifar_cpu
 
   # The digits twin: the same groups, narrow models on scikit-learn's digits (about half an
   # hour on 2 CPU cores; docs/compare_digits/report.md is one such run).
-  python -m nin.sweep configs/sweeps/compare.py:digits --workdir runs/compare_digits
-  python -m nin.report runs/compare_digits
+  python -m nin sweep configs/sweeps/compare.py:digits --workdir runs/compare_digits
+  python -m nin report runs/compare_digits
 
 One protocol per table: by default every group trains under the project's one
 recipe (configs/common.py: BatchNorm, SGD Nesterov 0.9, peak learning rate

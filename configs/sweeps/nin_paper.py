@@ -1,13 +1,13 @@
 r"""The NiN paper's own ablations on CIFAR-10: the head (Sec. 4.6) and dropout (Sec. 4.2).
 
-  python -m nin.sweep configs/sweeps/nin_paper.py --workdir runs/nin_paper_ablations
-  python -m nin.report runs/nin_paper_ablations
+  python -m nin sweep configs/sweeps/nin_paper.py --workdir runs/nin_paper_ablations
+  python -m nin report runs/nin_paper_ablations
 
   # Under the paper's recipe (no BatchNorm, step decay; configs/nin.py:paper):
-  python -m nin.sweep configs/sweeps/nin_paper.py:paper --workdir runs/nin_paper_ablations_paper
+  python -m nin sweep configs/sweeps/nin_paper.py:paper --workdir runs/nin_paper_ablations_paper
 
   # The real-CIFAR CPU twin (configs/nin.py:cpu models, 2 seeds; docs/compare_cifar_cpu):
-  python -m nin.sweep configs/sweeps/nin_paper.py:cpu --workdir runs/nin_paper_cifar_cpu \
+  python -m nin sweep configs/sweeps/nin_paper.py:cpu --workdir runs/nin_paper_cifar_cpu \
       --override dataset.manual_dir=CIFAR_FOLDER
   # Offline, in minutes: nin_paper.py:digits; a few steps each: nin_paper.py:smoke.
 

@@ -1,22 +1,22 @@
 r"""Does bfloat16 compute learn as float32 does? One question, paired by seed.
 
-  python -m nin.sweep configs/sweeps/precision.py --workdir runs/precision --dry_run
-  python -m nin.sweep configs/sweeps/precision.py --workdir runs/precision
-  python -m nin.report runs/precision
+  python -m nin sweep configs/sweeps/precision.py --workdir runs/precision --dry_run
+  python -m nin sweep configs/sweeps/precision.py --workdir runs/precision
+  python -m nin report runs/precision
 
   # The real-CIFAR CPU budget (docs/precision_cifar_cpu has one such run): NiN at an
   # eighth of its widths, 5 epochs of the fast protocol on all 45,000 training
   # images, as configs/sweeps/questions.py:cpu trains it; 5 seeds in each dtype.
-  python -m nin.sweep configs/sweeps/precision.py:cpu --workdir runs/precision_cpu \
+  python -m nin sweep configs/sweeps/precision.py:cpu --workdir runs/precision_cpu \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
-  python -m nin.report runs/precision_cpu
+  python -m nin report runs/precision_cpu
 
   # A few steps of each run on the digits (tests):
-  python -m nin.sweep configs/sweeps/precision.py:smoke --workdir runs/precision_smoke
+  python -m nin sweep configs/sweeps/precision.py:smoke --workdir runs/precision_smoke
 
 The two groups differ only in `dtype`: the dtype of activations and of the
 convolutions' and dots' operands. Parameters, optimizer state, BatchNorm
-statistics, the loss and every dot's accumulation stay float32 (nin/layers.py), so
+statistics, the loss and every dot's accumulation stay float32 (nin/layers/conv.py), so
 no loss scaling is needed: bfloat16 has float32's exponent range, and only its
 8-bit significand differs (gradients do not underflow as they can in float16).
 """

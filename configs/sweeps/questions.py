@@ -1,38 +1,38 @@
 r"""The comparison as questions: each a pair of groups that differ in one thing.
 
-  python -m nin.sweep configs/sweeps/questions.py --workdir runs/questions --dry_run
-  python -m nin.sweep configs/sweeps/questions.py --workdir runs/questions
-  python -m nin.report runs/questions
+  python -m nin sweep configs/sweeps/questions.py --workdir runs/questions --dry_run
+  python -m nin sweep configs/sweeps/questions.py --workdir runs/questions
+  python -m nin report runs/questions
 
   # The real-CIFAR CPU budget (docs/compare_cifar_cpu has one such run): NiN at an
   # eighth of its widths and the nets paired with it, 5 epochs of the fast protocol
   # on all 45,000 training images, 5 seeds; about 100 minutes on 2 CPU cores.
-  python -m nin.sweep configs/sweeps/questions.py:cpu --workdir runs/questions_cpu \
+  python -m nin sweep configs/sweeps/questions.py:cpu --workdir runs/questions_cpu \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
-  python -m nin.report runs/questions_cpu
+  python -m nin report runs/questions_cpu
 
   # The budget ladder's second rung: NiN and the nets paired with it at a quarter of
   # their widths, the fast protocol's own 9.9 epochs, 45,000 images, 5 seeds (a NiN run
   # trains about 18 minutes on one CPU core, the narrower nets less; two at a time on 2
   # cores, several hours in all: run it as a resumable sweep over several sittings).
-  python -m nin.sweep configs/sweeps/questions.py:ladder --workdir runs/questions_ladder \
+  python -m nin sweep configs/sweeps/questions.py:ladder --workdir runs/questions_ladder \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 
   # The peak learning rate of each group, chosen on validation at the CPU budget from
   # LR_GRID (2 seeds each: 56 runs, about 2 hours 20 minutes on 2 CPU cores, two runs at
-  # a time); `python -m nin.report runs/questions_lr` names the choice, which goes into
+  # a time); `python -m nin report runs/questions_lr` names the choice, which goes into
   # LEARNING_RATES below and so into the cpu and ladder runs.
-  python -m nin.sweep configs/sweeps/questions.py:lr_grid --workdir runs/questions_lr \
+  python -m nin sweep configs/sweeps/questions.py:lr_grid --workdir runs/questions_lr \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 
   # A few steps of each run on synthetic data (tests):
-  python -m nin.sweep configs/sweeps/questions.py:smoke --workdir runs/questions_smoke
+  python -m nin sweep configs/sweeps/questions.py:smoke --workdir runs/questions_smoke
 
 Every group trains under the fast protocol (configs/common.py: fast), which has no
 dropout anywhere: regularisation is the protocol's, the same for every family, and
 dropout is a question of its own (Q5), not a property of one architecture.
 
-The questions (`QUESTIONS`; `nin.report` reads them from the sweep's sweep.json and
+The questions (`QUESTIONS`; `nin.experiments.report` reads them from the sweep's sweep.json and
 answers each with the difference of the two groups' means, paired by seed, and its
 95% interval):
   Q1a  What does a 1x1 layer with ReLU buy over a ReLU alone? NiN against NiN whose

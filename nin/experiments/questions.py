@@ -1,0 +1,181 @@
+"""The questions a sweep asks, answered: differences of group means with 95% intervals.
+
+A sweep file may define `get_questions(arg)`: pairs of its groups, A and B, that
+differ in one thing (nin.launch.sweep keeps them in sweep.json). Each is answered from
+the finished runs: mean A minus mean B in accuracy, paired by seed (nin.experiments.stats),
+with its p-value adjusted for the report's other questions (Holm), and a verdict
+that names a side only when the interval excludes zero and the adjusted p is
+below 0.05, worded as holding at the budget the runs were trained at.
+"""
+
+from nin.experiments import stats
+from nin.launch import sweep
+
+
+def _fmt(v, spec):
+  return '—' if v is None else format(v, spec)
+
+
+def load(root: str) -> list:
+  """The questions the sweep's file asked (sweep.json), if any."""
+  manifest = sweep.read_manifest(root)
+  return [] if manifest is None else manifest.get('questions', [])
+
+
+def answer(questions: list, runs: list, rows: list) -> list:
+  """Each question's difference A - B (test and validation accuracy) with its interval, its
+  p-value adjusted for the report's other questions (Holm), the seeds each side won, and a
+  verdict bounded by the budget it was measured at."""
+  by_group = {r['group']: r for r in rows}
+  answers = []
+  for q in questions:
+    out = dict(q)
+    values = {}
+    for side in ('a', 'b'):
+      done = [r for r in runs if r['group'] == q[side] and r['status'] == 'finished']
+      for key in ('test_accuracy', 'val_accuracy', 'test_accuracy_tta'):
+        values[side, key] = {r['seed']: r['final'][key] for r in done
+                             if r['final'].get(key) is not None}
+    if all(values[side, 'test_accuracy'] for side in ('a', 'b')):
+      for key in ('test_accuracy', 'val_accuracy', 'test_accuracy_tta'):
+        if values['a', key] and values['b', key]:
+          out[key] = stats.difference(values['a', key], values['b', key])
+      out['budget'] = budget(*(next(r for r in runs if r['group'] == q[side]
+                                    and r['status'] == 'finished') for side in ('a', 'b')))
+    for side in ('a', 'b'):
+      row = by_group.get(q[side], {})
+      out[side + '_size'] = {k: row.get(k) for k in ('params', 'macs')}
+    answers.append(out)
+  # Every question asked counts in Holm's m: one not yet testable (a side unfinished, or a
+  # single seed) enters as p = 1, so that a sweep still training adjusts its findings for all
+  # the questions it asks, not only for those answered so far.
+  tests = [a.get('test_accuracy', {}).get('p') for a in answers]
+  adjusted = stats.holm([1.0 if p is None else p for p in tests])
+  for a, p in zip(answers, adjusted):
+    if 'test_accuracy' not in a:
+      a['verdict'], a['ahead'] = 'no finished run on one side', None
+      continue
+    if a['test_accuracy'].get('p') is not None:  # an untested question has no p to adjust
+      a['test_accuracy']['p_holm'] = p
+    a['verdict'] = stats.verdict(a['test_accuracy'], a['a'], a['b'],
+                                 a['test_accuracy'].get('p_holm') if len(answers) > 1 else None,
+                                 a['budget'])
+    # The side the verdict names ('a', 'b'), or None: what nin.experiments.ladder compares across budgets.
+    a['ahead'] = (None if ' is ahead' not in a['verdict']
+                  else 'a' if a['test_accuracy']['low'] > 0 else 'b')
+  return answers
+
+
+def budget(run_a, run_b) -> str:
+  """What a question's runs were trained with, in a verdict's words: the two nets' widths,
+  the epochs and the training images ('nin at 1/8 width against plain_matched at widths
+  12/24/40, 5 epochs, 45,000 images')."""
+  from nin.train.validate import DATASET_SPECS
+  if 'config' not in run_a or 'config' not in run_b:
+    return ''
+  config, final = run_a['config'], run_a['final']
+  d = config.dataset
+  n_train = DATASET_SPECS[d.name][2] or d.synthetic_train
+  images = n_train - d.validation_examples
+  if d.num_train > 0:
+    images = min(images, d.num_train)
+  return (f"{_width(run_a)} against {_width(run_b)}, {final['epochs']:.3g} epochs, "
+          f"{images:,} images")
+
+
+def _width(run) -> str:
+  m = run['config'].model
+  if 'stages' in m:  # The 3x3 nets: each stage's width.
+    return f"{run['group']} at widths {'/'.join(str(s[0]) for s in m.stages)}"
+  if 'widths' in m:  # airbench's net.
+    return f"{run['group']} at widths {'/'.join(str(w) for w in m.widths)}"
+  # The config's own divisor (the model resolves it away); nets without one are at full width.
+  divisor = m.width_divisor if 'width_divisor' in m else 1
+  if divisor > 1:
+    return f"{run['group']} at 1/{divisor} width"
+  if 'blocks' in m and isinstance(m.blocks, str) and m.blocks.lstrip().startswith('('):
+    # A block table written out: its kxk convs' widths, as the model resolves them.
+    from nin import registry
+    widths = [str(b[1][0]) for b in registry.canonical_model(m)['blocks']]
+    return f"{run['group']} at widths {'/'.join(widths)}"
+  return f"{run['group']} at full width"
+
+
+def _ratio(a, b) -> str:
+  return '—' if not a or not b else f'{a / b:.2f}x'
+
+
+def _fmt_diff(d) -> str:
+  if d['low'] is None:
+    return f"{100 * d['mean']:+.2f}"
+  return f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+
+
+def section(answers: list) -> list:
+  if not answers:
+    return []
+  tta = any('test_accuracy_tta' in q for q in answers)
+  lines = ['## Questions', '',
+           'Each question compares two groups, A and B, that differ in one thing. The difference '
+           'is mean A minus mean B in accuracy points with its 95% interval, paired by seed '
+           '(Student\'s t over the per-seed differences; Welch\'s interval where the seeds do '
+           'not pair). ' + (
+               'p: its two-sided p-value, adjusted by Holm\'s method for the '
+               f'{len(answers)} questions of this report (the chance of any false finding '
+               'among them stays under 5%). A verdict names a side only when the test interval '
+               'excludes zero and the adjusted p is below 0.05' if len(answers) > 1 else
+               'p: its two-sided p-value (one question: nothing to adjust for). A verdict names '
+               'a side only when the test interval excludes zero') +
+           ', and holds at the budget it names: another width, schedule or data size may rank '
+           'the nets otherwise. Won: the seeds on which A scored above B, of the pairs.'
+           + (' TTA: the same difference with test-time augmentation.' if tta else ''), '',
+           '| question | A | B | params A / B | mult-adds A / B | test: A - B [95%] | p (Holm) '
+           '| won |' + (' test, TTA: A - B [95%] |' if tta else '')
+           + ' validation: A - B [95%] | seeds | verdict |',
+           '|---|---|---|---:|---:|---:|---:|---:|' + ('---:|' if tta else '') + '---:|---:|---|']
+  for q in answers:
+    a, b = q['a_size'], q['b_size']
+    sizes = [f"{_fmt(a[k], ',')} / {_fmt(b[k], ',')} ({_ratio(a[k], b[k])})"
+             for k in ('params', 'macs')]
+    test, val = (_fmt_diff(q[k]) if k in q else '—' for k in ('test_accuracy', 'val_accuracy'))
+    t = q.get('test_accuracy', {})
+    p = _fmt(t.get('p_holm', t.get('p')), '.2g')
+    won = f"{t['a_won']} of {t['n']}" if 'a_won' in t else '—'
+    n = f"{t['n']}{' paired' if t['paired'] else ''}" if t else '—'
+    with_tta = (f" {_fmt_diff(q['test_accuracy_tta']) if 'test_accuracy_tta' in q else '—'} |"
+                if tta else '')
+    lines.append(f"| **{q['id']}** {q['question']} | {q['a']} | {q['b']} | {sizes[0]} "
+                 f"| {sizes[1]} | {test} | {p} | {won} |{with_tta} {val} | {n} "
+                 f"| {q['verdict']} |")
+  return lines + ['']
+
+
+def chosen_learning_rates(rows: list) -> list:
+  """For a learning-rate grid (groups named 'group@lr<rate>'): per group, each rate's mean
+  validation accuracy and the rate that scored best, [{'group', 'rates', 'chosen'}]. The
+  choice reads validation accuracy only, never the test split."""
+  grid = {}
+  for row in rows:
+    group, sep, rate = row['group'].partition('@lr')
+    if sep and row.get('val_accuracy_mean') is not None:
+      grid.setdefault(group, {})[float(rate)] = row['val_accuracy_mean']
+  return [{'group': g, 'rates': rates, 'chosen': max(rates, key=rates.get)}
+          for g, rates in grid.items()]
+
+
+def learning_rate_section(choices: list) -> list:
+  if not choices:
+    return []
+  rates = sorted({r for c in choices for r in c['rates']})
+  lines = ['## Learning rates chosen on validation', '',
+           'Mean validation accuracy of each group at each peak learning rate of the grid; '
+           'the chosen rate is the best (bold). The test split plays no part in it. A choice '
+           "at the grid's edge is marked: the best rate may lie beyond it.", '',
+           '| group | ' + ' | '.join(f'{r:g}' for r in rates) + ' | chosen |',
+           '|---|' + '---:|' * len(rates) + '---:|']
+  for c in choices:
+    cells = [('**{:.2%}**' if r == c['chosen'] else '{:.2%}').format(c['rates'][r])
+             if r in c['rates'] else '—' for r in rates]
+    edge = " (grid's edge)" if c['chosen'] in (min(c['rates']), max(c['rates'])) else ''
+    lines.append(f"| {c['group']} | " + ' | '.join(cells) + f" | {c['chosen']:g}{edge} |")
+  return lines + ['']

@@ -1,0 +1,3 @@
+"""The process a run lives in: devices, hosts and the mesh; a dead peer; XLA flags and malloc.
+
+Importing this package imports no JAX; nin/runtime/distributed.py does."""
