@@ -23,7 +23,9 @@ done
 mkdir -p "$bundle/wheels"
 tar czf "$bundle/cifar10-images.tar.gz" -C "$image_dir" train test
 
-pin() { grep -i "^$1==" constraints.txt | cut -d= -f3; }
+# The pin of Python 3.12's set: a line with no marker, or the one marked for 3.12.
+pin() { grep -i "^$1==" constraints.txt | grep -v 'python_version < "3.12"' | head -1 \
+          | sed 's/^[^=]*==//; s/;.*//'; }
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
   --implementation cp --platform manylinux2014_x86_64 -d "$bundle/wheels" \
   "ml_collections==$(pin ml_collections)" "tensorboardX==$(pin tensorboardX)"

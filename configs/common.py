@@ -118,6 +118,9 @@ def get_base_config():
 
   c.label_smoothing = 0.0
   c.dtype = 'float32'             # float32 | bfloat16 (compute; parameters stay float32)
+  # The same config and seed give the same metrics bit for bit: on the CPU always; on a GPU
+  # only with this (XLA's deterministic operations, nin/runtime/determinism.py).
+  c.deterministic = False
   # Test-time augmentation of the final evaluations, reported beside the plain figures:
   # 0 none, 1 the mirror too, 2 also 1-pixel shifts (nin.train.steps.tta_logits).
   c.tta = 0

@@ -9,6 +9,8 @@ import runs
 from nin.train import checkpoint
 from nin.evaluation import evaluate
 
+pytestmark = pytest.mark.gpu_path  # Also run under the newer version set (.ci/run).
+
 PLAIN = ('--config', 'configs/plain.py:smoke')
 
 

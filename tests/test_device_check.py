@@ -5,11 +5,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import runs
 import test_image_folder
 from nin.checks import device_parts, device_report
 
 
+@pytest.mark.gpu_path
 def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
   images = tmp_path / 'cifar'
   test_image_folder.make_tree(str(images), per_class=(6, 2))
@@ -22,7 +25,8 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
   res = json.loads((out / 'device_check.json').read_text())
   parts = res['parts']
   assert list(parts) == ['environment', 'gradients', 'bench', 'airbench', 'airbench_muon',
-                         'nin_quarter', 'nin_quarter_muon', 'nin', 'googlenet', 'peers']
+                         'nin_quarter', 'nin_quarter_muon', 'nin', 'googlenet', 'determinism',
+                         'peers']
   assert all(p['status'] == 'ok' for p in parts.values()), parts
   env_part = parts['environment']
   assert env_part['platform'] == 'cpu' and env_part['tensorflow_imported'] is False
@@ -42,6 +46,10 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
     assert run['step'] == 4 and 0 <= run['test_accuracy'] <= 1 and run['seed'] == 0
     assert run['platform'] == 'cpu' and parts[part]['dtype'] == 'float32'
   assert parts['nin']['runs'][0]['val_curve'][-1][1] == parts['nin']['runs'][0]['val_accuracy']
+  # Trained twice with deterministic=True: on the CPU every record is the same.
+  det = parts['determinism']
+  assert det['identical'] is True and det['setting'].startswith('the CPU')
+  assert [r['records'] for r in det['runs']] == [det['runs'][0]['records']] * 2
   # PyTorch is not a dependency: without it, the part says so.
   assert parts['peers'].get('skipped') or parts['peers'].get('train_step')
   md = (out / 'device_check.md').read_text()
@@ -49,6 +57,20 @@ def test_tiny_check_runs_every_part_on_an_image_folder(tmp_path):
   assert '**--tiny**' in md and '## nin: `nin.py:fast`, float32' in md
   assert '===== googlenet' in (out / 'device_check.log').read_text()
   assert '| `airbench` / `airbench_muon` | 1 / 1 |' in md  # Muon against SGD, per pair.
+  assert 'Every record identical (timing aside)' in md
+
+
+def test_the_determinism_part_names_the_first_difference():
+  a = [{'kind': 'train', 'step': 2, 'loss': 1.5}, {'kind': 'eval', 'step': 4, 'val_loss': 1.0}]
+  b = [{'kind': 'train', 'step': 2, 'loss': 1.5}, {'kind': 'eval', 'step': 4, 'val_loss': 1.25}]
+  assert device_parts._first_difference(a, [dict(r) for r in a]) is None
+  assert device_parts._first_difference(a, b) == (1, 'val_loss', 1.0, 1.25)
+  assert device_parts._first_difference(a, a[:1]) == (1, '(records)', 2, 1)
+  md = device_report.markdown({'parts': {'determinism': {
+      'identical': False, 'config': 'nin.py:fast', 'dtype': 'bfloat16', 'setting': 'x',
+      'steps': 4, 'runs': [{'records': 3, 'wall_sec': 1.0}] * 2,
+      'first_difference': {'record': 1, 'field': 'val_loss', 'first': 1.0, 'second': 1.25}}}})
+  assert '**The runs differ**: record 1, `val_loss`: 1.0 against 1.25.' in md
 
 
 def test_a_part_past_its_budget_is_stopped_and_the_next_runs(tmp_path):
@@ -75,7 +97,7 @@ def test_bad_flags_are_one_line():
   assert p.returncode == 2
   assert p.stderr.strip() == ('Error: --parts=bench,gpu: unknown gpu; valid: environment, '
                               'gradients, bench, airbench, airbench_muon, nin_quarter, '
-                              'nin_quarter_muon, nin, googlenet, peers')
+                              'nin_quarter_muon, nin, googlenet, determinism, peers')
 
 
 def test_hlo_matrix_products_are_counted_by_operand_type():

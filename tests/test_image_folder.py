@@ -12,6 +12,8 @@ from configs import common
 from nin import data, errors
 from nin.data import image_folder
 
+pytestmark = pytest.mark.gpu_path  # Also run under the newer version set (.ci/run).
+
 CLASSES = data.CIFAR10_CLASSES
 
 

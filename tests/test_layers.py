@@ -10,6 +10,8 @@ from jax import lax
 from nin.layers import batch_norm
 from nin import layers
 
+pytestmark = pytest.mark.gpu_path  # Also run under the newer version set (.ci/run).
+
 RTOL = ATOL = 1e-5
 
 

@@ -14,6 +14,8 @@ from nin import errors, layers, registry
 from nin.train import summary
 from nin.train.validate import validate
 
+pytestmark = pytest.mark.gpu_path  # Also run under the newer version set (.ci/run).
+
 
 def _n_params(tree):
   return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))

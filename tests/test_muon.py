@@ -16,6 +16,8 @@ from nin import errors, registry
 from nin.train import optim
 from nin.train.validate import validate
 
+pytestmark = pytest.mark.gpu_path  # Also run under the newer version set (.ci/run).
+
 
 def _reference_newton_schulz(g, steps=3):
   """airbench94_muon.py's zeropower_via_newtonschulz5, in float64 numpy, on a

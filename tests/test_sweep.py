@@ -275,6 +275,7 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
   ladder carries the rates to its larger budget."""
   from nin.launch import sweep as sweep_lib
   from nin import workdir as workdir_lib
+  from nin.train import run_config
   spec = 'configs/sweeps/questions.py'
   sweep_file = sweep_lib._load_module(spec, 'questions_sweep')
   chosen = sweep_file.LEARNING_RATES
@@ -298,12 +299,14 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
       return json.load(f)
   data = {'dataset.manual_dir': 'CIFAR', 'dataset.verify_checksum': 'False'}
   for r in sweep_lib.load_sweep(spec + ':cpu', data):
-    run = committed_config('questions', r['group'], f"seed{r['seed']}")
+    # Brought to today's fields, as a resumed run reads it (fields added since take the
+    # defaults that train as the run did, e.g. deterministic=False).
+    run = run_config.upgrade(committed_config('questions', r['group'], f"seed{r['seed']}"))
     assert run == json.loads(workdir_lib.config_to_json(sweep_lib.build_config(r))), r
     assert run['optimizer']['learning_rate'] == chosen[r['group']], r
     if r['seed'] in (0, 1):
       twin = sweep_file.lr_group(r['group'], chosen[r['group']])
-      assert run == committed_config('lr_grid', twin, f"seed{r['seed']}"), r
+      assert run == run_config.upgrade(committed_config('lr_grid', twin, f"seed{r['seed']}")), r
   for r in sweep_lib.load_sweep(spec + ':ladder'):
     assert sweep_lib.build_config(r).optimizer.learning_rate == chosen[r['group']], r
 

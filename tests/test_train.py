@@ -64,6 +64,7 @@ RESUME_ARGS = ('--config', SMOKE, '--config.num_epochs=12', '--config.eval_every
                '--config.log_every_steps=4')
 
 
+@pytest.mark.gpu_path
 def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path):
   straight, killed = str(tmp_path / 'straight'), str(tmp_path / 'killed')
   runs.cli('train.py', *RESUME_ARGS, '--workdir', straight, check=True)

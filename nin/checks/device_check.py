@@ -41,11 +41,12 @@ import tempfile
 import time
 
 PARTS = ('environment', 'gradients', 'bench', 'airbench', 'airbench_muon', 'nin_quarter',
-         'nin_quarter_muon', 'nin', 'googlenet', 'peers')
-# Seconds per part on an accelerator; they add up to 9 minutes, and the total is capped
+         'nin_quarter_muon', 'nin', 'googlenet', 'determinism', 'peers')
+# Seconds per part on an accelerator; they add up to 9.75 minutes, and the total is capped
 # by --budget_sec. --tiny scales them down (a CPU has more to compile than to run).
 BUDGETS = {'environment': 20, 'gradients': 40, 'bench': 110, 'airbench': 80, 'airbench_muon': 80,
-           'nin_quarter': 45, 'nin_quarter_muon': 45, 'nin': 50, 'googlenet': 50, 'peers': 25}
+           'nin_quarter': 45, 'nin_quarter_muon': 45, 'nin': 50, 'googlenet': 50, 'determinism': 40,
+           'peers': 25}
 _GRACE_SEC = 30  # After SIGTERM: a training run saves its checkpoint and stops.
 _FILES = ('device_check.json', 'device_check.md', 'device_check.log')
 
@@ -200,6 +201,10 @@ def run_part(f) -> None:
     parts.bench(rec, f.tiny, batch, dtypes)
   elif f.part == 'peers':
     parts.peers(rec, f.tiny, batch, dtypes)
+  elif f.part == 'determinism':
+    from nin.runtime import determinism
+    setting = determinism.require()  # Its XLA flag reaches JAX before anything starts it.
+    parts.determinism(rec, setting, f.tiny, f.image_dir, _dtype(f), f.scratch)
   else:
     # Seeds after the first load their compiled steps from disk instead of compiling
     # them again (one process builds fresh jitted functions per run).

@@ -226,6 +226,50 @@ def peers(rec: Record, tiny: bool, batch_size: int, dtypes) -> None:
       rec.add('train_step', json.loads(p.stdout.strip().splitlines()[-1]))
 
 
+# ----------------------------------------------------------------------------- determinism
+
+# Wall-clock fields: the only ones two repeatable runs may differ in.
+_TIMING = ('images_per_sec', 'step_time', 'compile_sec', 'train_time_sec', 'time_to_val_accuracy')
+
+
+def _first_difference(a: list, b: list):
+  """(record index, field, a's value, b's value) of the first difference, or None."""
+  for i, (ra, rb) in enumerate(zip(a, b)):
+    for key in sorted(set(ra) | set(rb)):
+      if ra.get(key) != rb.get(key):
+        return i, key, ra.get(key), rb.get(key)
+  return None if len(a) == len(b) else (min(len(a), len(b)), '(records)', len(a), len(b))
+
+
+def determinism(rec: Record, setting: str, tiny: bool, image_dir: str, dtype: str,
+                scratch: str) -> None:
+  """NiN at a quarter width under the fast protocol, trained twice from one seed with
+  `deterministic=True` (`setting`: what that set, nin/runtime/determinism.py): every record
+  of the two runs compared, timing aside."""
+  from nin import train as train_lib
+  from nin.train import metrics
+  runs = []
+  for i in (0, 1):
+    config = run_config('nin_quarter', tiny, image_dir, dtype, seed=0)
+    config.deterministic = True
+    if not tiny:  # Two evaluations and the final one, within the part's budget.
+      config.num_train_steps = 100
+    workdir = os.path.join(scratch, f'determinism_{i}')
+    t = time.time()
+    train_lib.train_and_evaluate(config, workdir, overwrite=True)
+    runs.append([{k: v for k, v in r.items() if k not in _TIMING}
+                 for r in metrics.read_metrics(workdir)])
+    rec.add('runs', {'wall_sec': time.time() - t, 'records': len(runs[-1])})
+  rec['config'] = '%s.py:%s' % RUNS['nin_quarter'][:2]
+  rec['dtype'], rec['setting'] = dtype, setting
+  rec['steps'] = runs[0][-1].get('step') if runs[0] else None
+  diff = _first_difference(*runs)
+  rec['identical'] = diff is None
+  if diff is not None:
+    rec['first_difference'] = dict(zip(('record', 'field', 'first', 'second'), diff))
+  rec.save()
+
+
 # ----------------------------------------------------------------------------- training
 
 # What each training part trains: a config (`file:variant`), overrides for the real data,

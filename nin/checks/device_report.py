@@ -153,6 +153,24 @@ def _peers(p) -> list:
   return lines + ['']
 
 
+def _determinism(d) -> list:
+  if 'identical' not in d:
+    return []
+  runs = d.get('runs', [])
+  walls = ' and '.join(f"{r['wall_sec']:.1f}" for r in runs)
+  lines = [f"## Determinism: `{d['config']}` at a quarter width, {d.get('dtype')}, trained "
+           f"twice from seed 0 with `deterministic=True`", '',
+           f"Setting: {d.get('setting')}. {d.get('steps')} steps and {runs[0]['records']} "
+           f"records per run; wall time {walls} s."]
+  if d['identical']:
+    lines.append('Every record identical (timing aside): the switch makes runs repeatable here.')
+  else:
+    f = d['first_difference']
+    lines.append(f"**The runs differ**: record {f['record']}, `{f['field']}`: {f['first']} "
+                 f"against {f['second']}.")
+  return lines + ['']
+
+
 def markdown(results) -> str:
   parts = results.get('parts', {})
   s = results.get('settings', {})
@@ -168,8 +186,10 @@ def markdown(results) -> str:
   lines += _gradients(parts.get('gradients', {}))
   lines += _bench(parts.get('bench', {}))
   for name, part in parts.items():
-    lines += _training(name, part)  # The training parts: those that name a config.
+    if name != 'determinism':
+      lines += _training(name, part)  # The training parts: those that name a config.
   lines += _muon(parts)
+  lines += _determinism(parts.get('determinism', {}))
   lines += _peers(parts.get('peers', {}))
   return '\n'.join(lines).rstrip() + '\n'
 

@@ -25,7 +25,7 @@ from nin import data, registry
 from nin import workdir as workdir_lib
 from nin.data import pipeline, preprocess
 from nin.errors import Interrupted
-from nin.runtime import distributed
+from nin.runtime import determinism, distributed
 from nin.train import (checkpoint, metrics, optim, passes, progress, provenance, run_config,
                        steps, summary)
 from nin.train.validate import validate
@@ -40,6 +40,8 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
                        handle_signals=True) -> dict:
   """Trains `config` in `workdir` (resuming what is there) and returns the final metrics."""
   # 1. Everything that can be wrong with the request, before compiling or writing.
+  if config.get('deterministic', False) is not False:  # Before JAX starts its backend.
+    print(f'Deterministic: {determinism.require(config.deterministic)}', flush=True)
   distributed.initialize()  # Before any other JAX call, when one of several processes.
   validate(config)
   run_config.check(config, workdir, overwrite, allow_config_change)
