@@ -18,7 +18,10 @@ stopped by a signal exits with 128+N after saving a checkpoint.
 import logging as std_logging
 import os
 import re
+import signal
 import sys
+import threading
+import time
 import warnings
 
 from absl import app, flags, logging
@@ -78,6 +81,9 @@ def run(fn):
   except errors.Interrupted as e:
     print(str(e), file=sys.stderr, flush=True)
     return 128 + e.signum
+  except BrokenPipeError:  # Output piped into a reader that stopped (`| head`): not an error.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
   except KeyboardInterrupt:  # Ctrl-C outside training (which saves and stops by itself).
     print('Interrupted', file=sys.stderr, flush=True)
     return 130
@@ -89,7 +95,8 @@ def run(fn):
     if why is None:
       raise
     print(f'Error: cannot write {e.filename or "a file"}: {why}; nothing already saved was '
-          f'removed: make room and run the same command again', file=sys.stderr, flush=True)
+          f'removed: {errors.storage_advice(why)} and run the same command again',
+          file=sys.stderr, flush=True)
     return 1
   except Exception as e:  # A collective whose peer process died (nin/runtime/peer_failure.py).
     why = peer_failure.reason(str(e))
@@ -154,6 +161,9 @@ def main(main_fn, joins_peers=False):
   """
   xla_flags.configure()
   malloc.reexec_with_tunables()
+  # A file size limit (`ulimit -f`) then fails the write (EFBIG, one line) instead of
+  # killing the process between a checkpoint's files.
+  signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
   if joins_peers and not _verbosity_given(sys.argv[1:]):
     from nin.runtime import distributed  # Imports JAX: only after the settings above.
     if distributed.launched_as_several_processes():
@@ -178,5 +188,25 @@ def main(main_fn, joins_peers=False):
   try:
     app.run(quiet_main, flags_parser=_parse_flags)
   except SystemExit as e:
+    _exit_if_threads_linger(e.code)
     return e.code
   return 0
+
+
+def _exit_if_threads_linger(code, grace_sec: float = 10.0) -> None:
+  """After a failure, a library thread that outlived its owner (a checkpoint writer
+  whose save failed) would keep Python from exiting: the error is said, so exit anyway."""
+  if not code:
+    return
+  deadline = time.monotonic() + grace_sec
+  for thread in threading.enumerate():
+    if thread is not threading.main_thread() and not thread.daemon:
+      try:
+        thread.join(max(0.0, deadline - time.monotonic()))
+      except Exception:  # Orbax's threads raise TimeoutError from a join that times out.
+        pass
+  if any(t.is_alive() and not t.daemon for t in threading.enumerate()
+         if t is not threading.main_thread()):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else 1)

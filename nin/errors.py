@@ -7,10 +7,12 @@ for a run stopped by signal N after saving.
 import errno
 import signal
 
-# What a full, read-only or over-quota disk says, as errno and as text (Orbax and
-# TensorStore wrap the OSError in their own exceptions, keeping only its text).
+# What a full, read-only, over-quota or forbidden place says, as errno and as text (Orbax
+# and TensorStore wrap the OSError in their own exceptions, keeping only its text). EFBIG:
+# a file size limit (`ulimit -f`), once the CLIs ignore SIGXFSZ (nin/cli.py).
 _STORAGE = {errno.ENOSPC: 'no space left on device', errno.EROFS: 'read-only file system',
-            errno.EDQUOT: 'disk quota exceeded'}
+            errno.EDQUOT: 'disk quota exceeded', errno.EACCES: 'permission denied',
+            errno.EPERM: 'operation not permitted', errno.EFBIG: 'file too large'}
 
 
 class ConfigError(ValueError):
@@ -26,7 +28,8 @@ class WorkdirBusy(WorkdirConflict):
 
 
 class StorageError(OSError):
-  """The workdir's disk refused a write (full, read-only, over quota); nothing saved is lost."""
+  """The workdir's disk refused a write (full, read-only, over quota, not permitted); nothing
+  saved is lost."""
 
 
 def storage_problem(e: BaseException):
@@ -40,6 +43,13 @@ def storage_problem(e: BaseException):
         return why
     e = e.__cause__ or e.__context__
   return None
+
+
+def storage_advice(why: str) -> str:
+  """What to do about a `storage_problem`: make room, or make the place writable."""
+  if why in (_STORAGE[errno.ENOSPC], _STORAGE[errno.EDQUOT], _STORAGE[errno.EFBIG]):
+    return 'make room (or raise the limit)'
+  return 'make it writable (or choose another folder)'
 
 
 class DataError(RuntimeError):

@@ -77,9 +77,81 @@ def lock(workdir):
   return fd
 
 
-def prepare(config, workdir, overwrite) -> int:
-  """Locks the workdir, empties it if asked, and writes the config; returns the lock."""
+class Claim:
+  """A workdir locked by train.py before anything is written there (`claim`), then either
+  committed to (`commit`: its files written) or released as found (`release`)."""
+
+  def __init__(self, workdir: str, fd: int, created: bool):
+    self.workdir, self.fd, self.created = workdir, fd, created
+
+
+def claim(workdir: str, overwrite: bool) -> Claim:
+  """Locks the workdir and checks that train.py may use it; writes nothing but the folder.
+
+  Refused in one line: --overwrite of a folder that holds no run (a sweep's root, or
+  anything else: it would delete what is there), and a folder, or a file or folder of a
+  run in it, that cannot be written.
+  """
+  created = not os.path.exists(workdir)
+  if overwrite and not created:
+    _check_overwritable(workdir)
   fd = lock(workdir)
+  try:
+    check_writable(workdir, 'the workdir', files=(CONFIG_FILE, METRICS_FILE, FINAL_FILE,
+                                                  PROVENANCE_FILE, PREPROCESS_FILE),
+                   folders=(CHECKPOINTS, TENSORBOARD))
+  except WorkdirConflict:
+    release(Claim(workdir, fd, created))
+    raise
+  return Claim(workdir, fd, created)
+
+
+def _check_overwritable(workdir: str) -> None:
+  names = set(os.listdir(workdir))
+  if SWEEP_FILE in names:
+    raise WorkdirConflict(f'--overwrite would delete the sweep in {workdir} ({SWEEP_FILE} is '
+                          f'there): --overwrite is for one run\'s workdir; name a run of it '
+                          f'(<group>/seed<k>) or another --workdir')
+  if names and CONFIG_FILE not in names:
+    raise WorkdirConflict(f'--overwrite would delete {len(names)} files and folders in '
+                          f'{workdir}, which holds no run ({CONFIG_FILE} is missing); choose '
+                          f'an empty or new --workdir')
+
+
+def check_writable(folder: str, what: str, files=(), folders=()) -> None:
+  """Refuses in one line (WorkdirConflict) when `folder`, or one of its `files` or
+  `folders` that exists, cannot be written: tried, not guessed from permission bits,
+  which root and network file systems do not follow."""
+  def label(path):
+    return f'{path} ({what})' if path == folder else f'{path} (in {what})'
+  for path in [folder] + [os.path.join(folder, n) for n in folders]:
+    if not os.path.exists(path):
+      continue
+    if not os.path.isdir(path):
+      raise WorkdirConflict(f'{label(path)} is a file, not a folder')
+    probe = os.path.join(path, f'.nin-write-test-{os.getpid()}')
+    try:
+      os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+      os.remove(probe)
+    except OSError as e:
+      raise WorkdirConflict(f'Cannot write to {label(path)}: '
+                            f'{storage_problem(e) or e.strerror}') from None
+  for name in files:
+    path = os.path.join(folder, name)
+    if os.path.isdir(path):
+      raise WorkdirConflict(f'{label(path)} is a folder, not a file')
+    if os.path.exists(path):
+      try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+      except OSError as e:
+        raise WorkdirConflict(f'Cannot write to {label(path)}: '
+                              f'{storage_problem(e) or e.strerror}') from None
+
+
+def commit(claim_: Claim, config, overwrite: bool) -> None:
+  """Empties the claimed workdir if asked and writes the config: the first change train.py
+  makes there, once every check has passed."""
+  workdir = claim_.workdir
   try:
     if overwrite:  # Keep the locked directory itself.
       for name in os.listdir(workdir):
@@ -87,10 +159,30 @@ def prepare(config, workdir, overwrite) -> int:
         shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
     write_atomically(os.path.join(workdir, CONFIG_FILE), config_to_json(config))
   except OSError as e:  # A read-only or full disk: refused before anything ran.
-    os.close(fd)
     raise WorkdirConflict(f'Cannot write to --workdir {workdir}: '
                           f'{storage_problem(e) or e.strerror}') from None
-  return fd
+
+
+def release(claim_: Claim) -> None:
+  """Unlocks the workdir; a folder that `claim` created and nothing filled is removed, so
+  that a refused run leaves no trace."""
+  os.close(claim_.fd)
+  if claim_.created:
+    try:
+      os.rmdir(claim_.workdir)  # Only if empty.
+    except OSError:
+      pass
+
+
+def prepare(config, workdir, overwrite) -> int:
+  """`claim` and `commit` in one (a caller with nothing to check between); returns the lock."""
+  claim_ = claim(workdir, overwrite)
+  try:
+    commit(claim_, config, overwrite)
+  except WorkdirConflict:
+    release(claim_)
+    raise
+  return claim_.fd
 
 
 def write_atomically(path: str, text) -> None:

@@ -1,6 +1,7 @@
 """Publishing a sweep's finished runs as a folder to commit (nin.experiments.publish)."""
 import json
 import os
+import shutil
 
 import pytest
 
@@ -60,12 +61,15 @@ def test_an_absolute_path_left_stops_it_and_the_old_folder_stays(tmp_path):
   repo = tmp_path / 'repo'
   src, dst = repo / 'runs' / 'sweep', repo / 'docs' / 'sweep'
   _sweep(src, tmp_path / 'elsewhere' / 'CIFAR', repo)
-  dst.mkdir(parents=True)
+  publish.publish(str(src), str(dst), roots=(str(repo), str(tmp_path / 'elsewhere')))
+  for name in os.listdir(dst):  # An earlier publication, which a new one replaces.
+    shutil.rmtree(dst / name) if (dst / name).is_dir() else os.remove(dst / name)
+  (dst / 'sweep.json').write_text(json.dumps({'sweep': 'x', 'runs': []}))
   (dst / 'report.md').write_text('the last published report')
   with pytest.raises(errors.ConfigError, match=r"still names the absolute path '/.*/elsewhere/CIFAR"):
     publish.publish(str(src), str(dst), roots=(str(repo),))
-  assert os.listdir(dst) == ['report.md'] and (dst / 'report.md').read_text() == (
-      'the last published report')
+  assert sorted(os.listdir(dst)) == ['report.md', 'sweep.json'] and (
+      dst / 'report.md').read_text() == 'the last published report'
   assert os.listdir(dst.parent) == ['sweep']
   # With the data's parent as a root as well, it publishes.
   publish.publish(str(src), str(dst), roots=(str(repo), str(tmp_path / 'elsewhere')))

@@ -5,8 +5,10 @@ import shutil
 
 import pytest
 
+import runs
+
 from configs import plain as plain_config
-from nin.experiments import questions, recipe, report
+from nin.experiments import questions, recipe, report, results
 from nin import workdir as workdir_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,6 +23,7 @@ def _fake_run(root, group, seed, evals, reached):
   os.makedirs(run_dir)
   config = plain_config.get_config('airbench')
   config.seed = seed
+  config.log_every_steps = 10 + sum(map(ord, group))  # Each group a config of its own.
   with open(os.path.join(run_dir, workdir_lib.CONFIG_FILE), 'w') as f:
     f.write(workdir_lib.config_to_json(config))
   with open(os.path.join(run_dir, workdir_lib.METRICS_FILE), 'w') as f:
@@ -80,6 +83,8 @@ def _finished(group, seed, test, val):
   from configs import nin as nin_config
   config = nin_config.get_config('fast')
   config.model.width_divisor = 8
+  config.seed = seed
+  config.optimizer.learning_rate = 0.1 * (1 + len(group) + ord(group[0]) % 7)  # Groups differ.
   return {'name': f'{group}/seed{seed}', 'group': group, 'seed': seed, 'status': 'finished',
           'config': config, 'final': {'test_accuracy': test, 'val_accuracy': val, 'epochs': 5.0}}
 
@@ -269,3 +274,31 @@ def test_the_ladder_says_how_many_runs_levelled_off_and_how_far_the_others_moved
   assert (lv['finished'], lv['judged'], lv['levelled']) == (4, 3, 1)
   assert lv['still_moving'] == pytest.approx([0.015, 0.03])
   assert f'| `{root}` | 4 | 1 of 3 | 1.5 to 3.0 points |' in ladder.markdown([root, root])
+
+
+def underfit_table(root='docs/compare_cifar_cpu') -> list:
+  """docs/compare_cifar_cpu/README.md's table of training against validation accuracy, per
+  group and rung, read from the committed final_metrics.json (means over the seeds)."""
+  rungs = ('questions', 'ladder')
+  means = {}
+  for rung in rungs:
+    for r in results.collect(os.path.join(runs.ROOT, root, rung)):
+      f = r.get('final')
+      if f:
+        means.setdefault(r['group'], {}).setdefault(rung, []).append(
+            (f['train_accuracy'], f['val_accuracy']))
+  lines = ['| group | CPU rung: training / validation | ladder: training / validation |',
+           '|---|---:|---:|']
+  for group, by_rung in means.items():
+    cells = []
+    for rung in rungs:
+      pairs = by_rung.get(rung, [])
+      train, val = (100 * sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
+      cells.append(f'{train:.1f}% / {val:.1f}%')
+    lines.append(f'| `{group}` | ' + ' | '.join(cells) + ' |')
+  return lines
+
+
+def test_the_underfitting_table_is_read_from_the_run_files():
+  text = open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu/README.md')).read()
+  assert '\n'.join(underfit_table()) in text

@@ -57,7 +57,7 @@ def test_a_full_then_read_only_disk_is_one_line_and_the_run_resumes_once_there_i
 
   assert _mount(disk, 'remount,ro')
   read_only = runs.cli('train.py', *PLAIN, '--workdir', workdir, '--allow_config_change')
-  _one_line(read_only, 2, f'Cannot write to --workdir {workdir}: read-only file system')
+  _one_line(read_only, 2, f'Cannot write to {workdir} (the workdir): read-only file system')
   assert os.listdir(checkpoints) == ['8']
 
   assert _mount(disk, 'remount,rw')

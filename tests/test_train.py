@@ -136,7 +136,7 @@ def test_overrides_reach_model_and_optimizer(tmp_path):
     ('--config.optimizer.learnin_rate=0.1', "unknown config field 'learnin_rate'; did you mean"),
     ('--config.model.num_classes=100', 'model.num_classes=100 does not match synthetic'),
     ('--config.dtype=float16', "Unknown dtype 'float16'; valid: float32, bfloat16"),
-    ('--config.optimizer.learning_rate=nan', 'optimizer.learning_rate=nan must be a positive'),
+    ('--config.optimizer.learning_rate=nan', 'optimizer.learning_rate=nan must be a finite'),
     ('--config.log_every_steps=0', 'log_every_steps=0 must be a positive'),
     ('--config.dataset.crop_padding=-1', 'dataset.crop_padding=-1 must be 0 (off) or positive'),
     ('--config.dataset.validation_examples=-1', 'validation_examples=-1 must be an integer in [0, 312)'),
@@ -249,6 +249,11 @@ def test_a_workdir_with_another_config_is_refused_unless_asked(tmp_path):
   p = runs.cli('train.py', '--config', 'configs/plain.py:smoke', '--workdir', workdir)
   assert "different config (model.name: 'nin' -> 'plain', " in p.stderr, p.stderr
   assert "-> (absent)" in p.stderr and 'None' not in p.stderr
+  assert runs.records(workdir) == before
+  # Not even when asked: another network's checkpoints are not this run's (tests/test_hostile).
+  p = runs.cli('train.py', '--config', 'configs/plain.py:smoke', '--workdir', workdir,
+               '--allow_config_change')
+  assert p.returncode == 2 and 'cannot change model.name' in p.stderr, p.stderr
   assert runs.records(workdir) == before
   runs.cli('train.py', *base, '--config.num_train_steps=4', '--allow_config_change', check=True)
   assert runs.final(workdir)['step'] == 4

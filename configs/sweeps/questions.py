@@ -13,7 +13,7 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
 
   # The budget ladder's second rung: NiN and the nets paired with it at a quarter of
   # their widths, the fast protocol's own 9.9 epochs, 45,000 images, 5 seeds (a NiN run
-  # trains about 18 minutes on one CPU core, the narrower nets less; two at a time on 2
+  # trains 16 to 18 minutes on one CPU core, the narrower nets less; two at a time on 2
   # cores, several hours in all: run it as a resumable sweep over several sittings).
   python -m nin sweep configs/sweeps/questions.py:ladder --workdir runs/questions_ladder \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
@@ -50,8 +50,8 @@ answers each with the difference of the two groups' means, paired by seed, and i
        chosen to match NiN's mult-adds within 5%: 80/160/272 at full scale, 218.9 M
        against NiN's 222.5 M per image).
   Q3c  The same at NiN's parameter count (`plain_params`, within 5%: 64/128/216 at
-       full scale, 16/32/54 at a quarter, 8/16/26 at an eighth; about 0.6x NiN's
-       mult-adds). The report prints each pair's parameter and mult-add ratio.
+       full scale, 16/32/54 at a quarter, 8/16/26 at an eighth; fewer mult-adds than
+       NiN: 0.48x at an eighth). The report prints each pair's parameter and mult-add ratio.
   Q5   Dropout 0.5 between NiN's blocks (the paper's) against none, under this protocol.
   Full scale only (too slow for 2 CPU cores):
   Q2a  Inception's 1x1 bottlenecks at matched mult-adds: GoogLeNet against its naive

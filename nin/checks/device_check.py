@@ -34,11 +34,14 @@ digits (or on `--image_dir`), small gradient checks. tests/test_device_check.py 
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+from nin.runtime import children
 
 PARTS = ('environment', 'gradients', 'bench', 'airbench', 'airbench_muon', 'nin_quarter',
          'nin_quarter_muon', 'nin', 'googlenet', 'determinism', 'peers')
@@ -101,18 +104,26 @@ def _run_part(f, part, scratch, budget, log) -> dict:
   t = time.time()
   part_log = os.path.join(scratch, f'{part}.log')
   with open(part_log, 'w') as out:
+    # Its own process group (stopped whole at its budget), killed with this process
+    # however this one dies (SIGKILL included).
     p = subprocess.Popen(_child_args(f, part, scratch, budget), stdout=out,
-                         stderr=subprocess.STDOUT, start_new_session=True)
+                         stderr=subprocess.STDOUT, start_new_session=True,
+                         preexec_fn=children.die_with_parent(signal.SIGKILL))
   try:
     p.wait(timeout=budget)
     status = 'ok' if p.returncode == 0 else f'failed (exit {p.returncode}): {_last_line(part_log)}'
-  except subprocess.TimeoutExpired:
+  except BaseException as e:  # Ctrl-C or SIGTERM to the check: the part stops with it.
+    if isinstance(e, subprocess.TimeoutExpired):
+      status = None
+    else:
+      _kill_group(p)
+      raise
+  if status is None:
     p.send_signal(signal.SIGTERM)
     try:
       p.wait(timeout=_GRACE_SEC)
     except subprocess.TimeoutExpired:
-      os.killpg(p.pid, signal.SIGKILL)
-      p.wait()
+      _kill_group(p)
     status = 'stopped at its budget'
   with open(part_log) as fh:
     log.write(f'\n===== {part} (budget {budget:.0f} s): {status}\n{fh.read()}')
@@ -124,6 +135,31 @@ def _run_part(f, part, scratch, budget, log) -> dict:
     result = {}
   result.update(status=status, wall_sec=round(time.time() - t, 1), budget_sec=budget)
   return result
+
+
+def _kill_group(p) -> None:
+  try:
+    os.killpg(p.pid, signal.SIGKILL)
+  except ProcessLookupError:
+    pass
+  p.wait()
+
+
+_SCRATCH_PREFIX = 'nin_device_check_'
+
+
+def _remove_stale_scratch() -> None:
+  """Removes the scratch folders of earlier checks whose process is gone (a SIGKILLed check
+  cannot remove its own): each is named after its process's id."""
+  root = tempfile.gettempdir()
+  for name in os.listdir(root):
+    pid = name[len(_SCRATCH_PREFIX):].split('_')[0] if name.startswith(_SCRATCH_PREFIX) else ''
+    if pid.isdigit() and not os.path.exists(f'/proc/{pid}') and os.path.isdir('/proc'):
+      shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _stop_on_sigterm(signum, frame):
+  raise KeyboardInterrupt  # Unwinds like Ctrl-C: the part is killed, the scratch removed.
 
 
 def _last_line(path) -> str:
@@ -150,7 +186,9 @@ def check(f) -> dict:
                           'batch_size': 8 if f.tiny else f.batch_size,
                           'image_dir': bool(f.image_dir), 'command': sys.argv[1:]},
              'parts': {}}
-  with tempfile.TemporaryDirectory(prefix='nin_device_check_') as scratch, \
+  _remove_stale_scratch()
+  signal.signal(signal.SIGTERM, _stop_on_sigterm)
+  with tempfile.TemporaryDirectory(prefix=f'{_SCRATCH_PREFIX}{os.getpid()}_') as scratch, \
       open(os.path.join(f.out, _FILES[2]), 'a') as log:
     if f.image_dir:  # Decoded once, here (no JAX), so that no part's budget pays for it.
       from nin import data

@@ -9,11 +9,14 @@ in a test.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+from nin.runtime import children
 
 
 class Record(dict):
@@ -219,7 +222,8 @@ def peers(rec: Record, tiny: bool, batch_size: int, dtypes) -> None:
     for dtype in dtypes:
       args = [sys.executable, script, '--device', device, '--batch_size', str(batch_size),
               '--dtype', dtype, '--variant', variant, '--steps', '2' if tiny else '20']
-      p = subprocess.run(args, capture_output=True, text=True)
+      p = subprocess.run(args, capture_output=True, text=True,
+                         preexec_fn=children.die_with_parent(signal.SIGKILL))
       if p.returncode:
         rec.add('failed', {'args': args[2:], 'stderr': p.stderr.strip().splitlines()[-1:]})
         continue

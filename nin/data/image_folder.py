@@ -110,8 +110,13 @@ def _decode_split(files, image_size: int):
 def load(root: str, class_names, image_size: int = 32):
   """(train_images, train_labels, test_images, test_labels) of the folder `root`."""
   root = os.path.expanduser(root)
-  listing = _listing(root, list(class_names))
-  cached = os.path.join(cache_dir(), f'image_folder-{_key(root, listing, image_size)}.npz')
+  try:  # A folder that cannot be listed, a file that cannot be read, a symlink loop.
+    listing = _listing(root, list(class_names))
+    key = _key(root, listing, image_size)
+  except OSError as e:
+    raise DataError(f'dataset.image_dir: {e.filename or root} cannot be read '
+                    f'({e.strerror or type(e).__name__})') from None
+  cached = os.path.join(cache_dir(), f'image_folder-{key}.npz')
   if os.path.isfile(cached):
     try:
       with np.load(cached) as z:

@@ -23,6 +23,7 @@ GCN'd image sums to zero, so that space leaves out the all-ones direction.
 """
 import dataclasses
 import os
+import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -98,20 +99,32 @@ def fit(kind: str, train_images_u8: np.ndarray, zca_epsilon: float = ZCA_EPSILON
   return Transform(kind, {'mean': mean.astype(np.float32), 'zca': zca.astype(np.float32)})
 
 
-def for_run(config, workdir: str, dataset, save: bool = False) -> Transform:
-  """The run's input transform: the one saved in its workdir, else fitted on `dataset`'s
-  training images.
-
-  With `save`, a freshly fitted transform is written to the workdir (process 0 of
-  train.py), so that a resumed run, eval.py and notebooks apply exactly it.
-  """
-  path = os.path.join(workdir, workdir_lib.PREPROCESS_FILE)
+def for_run(config, workdir, dataset) -> Transform:
+  """The run's input transform: the one saved in its workdir (None: a fresh run), else
+  fitted on `dataset`'s training images. A saved file that is damaged is fitted again (the
+  fit is deterministic), with a warning. train.py writes it with `store`, so that a
+  resumed run, eval.py and notebooks apply exactly it."""
   kind = config.dataset.preprocess
-  if os.path.exists(path):
-    saved = Transform.load(path)
-    if saved.kind == kind:
-      return saved
-  fitted = fit(kind, dataset.train_images, config.dataset.zca_epsilon)
-  if save:
-    fitted.save(path)
-  return fitted
+  saved = _saved(workdir)
+  if saved is not None and saved.kind == kind:
+    return saved
+  return fit(kind, dataset.train_images, config.dataset.zca_epsilon)
+
+
+def _saved(workdir):
+  path = os.path.join(workdir, workdir_lib.PREPROCESS_FILE) if workdir else None
+  if path is None or not os.path.exists(path):
+    return None
+  try:
+    return Transform.load(path)
+  except Exception as e:  # numpy raises several types for a damaged or foreign file.
+    print(f'Warning: {path} is unreadable ({type(e).__name__}); fitting it again',
+          file=sys.stderr, flush=True)
+    return None
+
+
+def store(transform: Transform, workdir: str) -> None:
+  """Writes the run's transform into its workdir, unless the same kind is saved there."""
+  saved = _saved(workdir)
+  if saved is None or saved.kind != transform.kind:
+    transform.save(os.path.join(workdir, workdir_lib.PREPROCESS_FILE))

@@ -124,6 +124,8 @@ def evaluate_run(workdir: str, which: str = 'latest', tta: int = 0,
   distributed.initialize()
   mesh = distributed.make_mesh()
   run = load_run(workdir, which, mesh)
+  if write and jax.process_index() == 0:  # Refused before the evaluation, not after it.
+    workdir_lib.check_writable(workdir, 'the workdir eval.py writes its results to')
   if class_maps:
     from nin.evaluation import class_maps as class_maps_lib  # matplotlib, only when asked for.
     class_maps_lib.check_nin(run)  # Refused before anything is computed.

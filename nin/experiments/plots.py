@@ -10,9 +10,12 @@ import numpy as np
 from nin.train import metrics
 
 
+CURVES = 'curves'  # The folder of each run's own curves, in the sweep folder.
+
+
 def curve_file(run) -> str:
   """Where a run's own curves go, relative to the sweep folder."""
-  return os.path.join('curves', run['name'].replace('/', '_') + '.png')
+  return os.path.join(CURVES, run['name'].replace('/', '_') + '.png')
 
 
 def plot_run(run_dir: str, path: str, title: str = '') -> None:

@@ -15,8 +15,13 @@ Unfinished runs stay out, and the sweep's manifest still lists them, so the repo
 says how many seeds each group has so far. The manifest is the source's sweep.json
 (written by nin.launch.sweep); runs started by hand from `nin.launch.sweep --dry_run` have none,
 and --sweep with the same --override flags writes it. The new folder replaces
-DST only once it is complete: an error leaves DST as it was.
+DST only once it is complete: an error leaves DST as it was. It is built in a
+hidden folder beside DST, removed at the end. Nothing else is deleted: DST must
+be new or an earlier publication of the same sweep (never the source, a folder
+around it or inside it, a file, or a folder holding anything else), or the
+command stops in one line before writing.
 """
+import json
 import os
 import re
 import shutil
@@ -51,6 +56,47 @@ def finished_runs(src: str) -> list:
                 if workdir_lib.FINAL_FILE in files)
 
 
+def _inside(path: str, folder: str) -> bool:
+  return os.path.commonpath([path, folder]) == folder
+
+
+def check_destination(src: str, dst: str, sweep_spec: str) -> None:
+  """Refuses, in one line, a destination whose replacing would delete anything but an
+  earlier publication of the same sweep: the source itself, a folder that contains it or
+  lies inside it, a file, or an existing folder that is not such a publication."""
+  s, d = os.path.realpath(src), os.path.realpath(dst)
+  if _inside(d, s) or _inside(s, d):
+    where = 'is' if s == d else 'lies inside' if _inside(d, s) else 'contains'
+    raise errors.WorkdirConflict(f'The destination {dst} {where} the sweep folder {src}; '
+                                 f'publish into a folder of its own (e.g. docs/<name>)')
+  if not os.path.lexists(dst):
+    return
+  if not os.path.isdir(dst) or os.path.islink(dst):
+    raise errors.WorkdirConflict(f'The destination {dst} exists and is not a folder; '
+                                 f'nothing was written: choose a new folder')
+  try:
+    earlier = sweep.read_manifest(dst)
+  except errors.ConfigError:
+    earlier = None
+  live = any(n in (workdir_lib.CHECKPOINTS, workdir_lib.TENSORBOARD, workdir_lib.SUBMITIT_FOLDER)
+             for _, dirs, _ in os.walk(dst) for n in dirs)
+  if earlier is None or earlier.get('sweep') != sweep_spec or live:
+    what = ('a sweep that trains there' if live else
+            f'a publication of another sweep ({earlier.get("sweep")})' if earlier else
+            'no earlier publication')
+    raise errors.WorkdirConflict(
+        f'The destination {dst} exists and holds {what}; only an earlier publication of '
+        f'{sweep_spec} is replaced: choose a new folder, or remove it yourself')
+
+
+def _read_text(path: str) -> str:
+  try:
+    with open(path) as f:
+      return f.read()
+  except (OSError, UnicodeDecodeError) as e:
+    raise errors.DataError(f'Cannot read {path}: {getattr(e, "strerror", None) or e}') from None
+
+
 def publish(src: str, dst: str, roots=('.',), spec: str = '', overrides=None) -> list:
   """Writes `dst` from the sweep in `src` (see the module's docstring); returns the runs."""
   if not os.path.isdir(src):
@@ -62,9 +108,8 @@ def publish(src: str, dst: str, roots=('.',), spec: str = '', overrides=None) ->
       sweep.write_manifest(runs, tmp, spec, sweep.load_questions(spec, runs))
       with open(os.path.join(tmp, workdir_lib.SWEEP_FILE)) as f:
         files[workdir_lib.SWEEP_FILE] = f.read()
-  elif os.path.exists(os.path.join(src, workdir_lib.SWEEP_FILE)):
-    with open(os.path.join(src, workdir_lib.SWEEP_FILE)) as f:
-      files[workdir_lib.SWEEP_FILE] = f.read()
+  elif sweep.read_manifest(src) is not None:  # Read as data, and checked.
+    files[workdir_lib.SWEEP_FILE] = _read_text(os.path.join(src, workdir_lib.SWEEP_FILE))
   else:
     raise FileNotFoundError(f'{src!r} has no {workdir_lib.SWEEP_FILE}: pass --sweep '
                             f'SWEEP_FILE[:arg] (with its --override flags) to write one')
@@ -73,14 +118,14 @@ def publish(src: str, dst: str, roots=('.',), spec: str = '', overrides=None) ->
     for name in RUN_FILES:
       path = os.path.join(src, run, name)
       if os.path.exists(path):
-        with open(path) as f:
-          files[os.path.join(run, name)] = f.read()
+        files[os.path.join(run, name)] = _read_text(path)
   for name, text in files.items():
     files[name] = text = relative(text, roots)
     left = _ABSOLUTE.search(text)
     if left:
       raise errors.ConfigError(f'{name} still names the absolute path {left.group(0)!r}: pass '
                                f'--root for a folder above it (roots: {", ".join(roots)})')
+  check_destination(src, dst, json.loads(files[workdir_lib.SWEEP_FILE])['sweep'])
   # Built beside dst under its own name (the report's title), then swapped in.
   parent = os.path.dirname(os.path.abspath(dst))
   os.makedirs(parent, exist_ok=True)

@@ -8,6 +8,8 @@ that names a side only when the interval excludes zero and the adjusted p is
 below 0.05, worded as holding at the budget the runs were trained at.
 """
 
+from nin import workdir
+from nin.errors import ConfigError
 from nin.experiments import stats
 from nin.launch import sweep
 
@@ -36,6 +38,7 @@ def answer(questions: list, runs: list, rows: list) -> list:
       for key in ('test_accuracy', 'val_accuracy', 'test_accuracy_tta'):
         values[side, key] = {r['seed']: r['final'][key] for r in done
                              if r['final'].get(key) is not None}
+    _refuse_the_same_groups(q, runs)
     if all(values[side, 'test_accuracy'] for side in ('a', 'b')):
       for key in ('test_accuracy', 'val_accuracy', 'test_accuracy_tta'):
         if values['a', key] and values['b', key]:
@@ -64,6 +67,21 @@ def answer(questions: list, runs: list, rows: list) -> list:
     a['ahead'] = (None if ' is ahead' not in a['verdict']
                   else 'a' if a['test_accuracy']['low'] > 0 else 'b')
   return answers
+
+
+def _refuse_the_same_groups(q, runs) -> None:
+  """A question whose two groups were trained with one config (their seeds aside) asks
+  nothing: its interval would be a fake finding (e.g. an --override that collapsed them)."""
+  configs = {}
+  for side in ('a', 'b'):
+    for r in runs:
+      if r['group'] == q[side] and r['status'] == 'finished' and 'config' in r:
+        config = r['config'].copy_and_resolve_references()
+        config.seed = 0
+        configs.setdefault(side, set()).add(workdir.config_to_json(config))
+  if configs.get('a') and configs.get('a') == configs.get('b'):
+    raise ConfigError(f"Question {q['id']}: its groups {q['a']} and {q['b']} were trained with "
+                      f"the same config; no interval is computed between them")
 
 
 def budget(run_a, run_b) -> str:

@@ -220,16 +220,17 @@ def write_report(root: str, figures: bool = True) -> str:
   rows = results.group_rows(runs)
   answers = questions.answer(questions.load(root), runs, rows)
   text = markdown(root, runs, rows, answers)
+  workdir.check_writable(root, 'the sweep folder', files=workdir.REPORT_FILES,
+                         folders=(plots.CURVES,))
   if figures:
     plots.plots(root, runs, rows)
     for r in runs:
       if r.get('curve') is not None and r['status'] == 'finished':
         plots.plot_run(r['dir'], os.path.join(root, plots.curve_file(r)), title=r['name'])
-  with open(os.path.join(root, workdir.REPORT_FILES[0]), 'w') as f:
-    f.write(text)
-  with open(os.path.join(root, workdir.REPORT_FILES[1]), 'w') as f:
-    json.dump({'groups': rows, 'questions': answers,
-               'learning_rates': questions.chosen_learning_rates(rows)}, f, indent=1)
+  workdir.write_atomically(os.path.join(root, workdir.REPORT_FILES[0]), text)
+  workdir.write_atomically(os.path.join(root, workdir.REPORT_FILES[1]), json.dumps(
+      {'groups': rows, 'questions': answers,
+       'learning_rates': questions.chosen_learning_rates(rows)}, indent=1))
   return text
 
 

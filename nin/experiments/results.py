@@ -38,8 +38,9 @@ def collect(root: str) -> list:
              'status': workdir.status(run_dir)}
     if os.path.exists(os.path.join(run_dir, workdir.CONFIG_FILE)):
       entry['config'] = run_config.load(run_dir)
-    elif 'config' in r:  # Not started (or refused): what the sweep asked for.
-      entry['config'] = sweep.build_config(r)
+    elif isinstance(r.get('resolved'), dict):  # Not started: what the sweep asked for, as
+      # data (sweep.json's copy); a config file is code, run only when a user names it.
+      entry['config'] = run_config.from_dict(run_config.upgrade(r['resolved']))
     if entry['status'] == 'finished':
       entry['final'] = workdir.read_final(run_dir)
     if os.path.exists(os.path.join(run_dir, workdir.METRICS_FILE)):
@@ -98,7 +99,26 @@ def last_fifth_spread(run):
   return stats.last_fraction_spread(run.get('curve') or [])
 
 
+def refuse_copies(runs: list) -> None:
+  """Refuses a group whose finished seeds were trained with identical configs (the seed
+  included): one run trained several times (e.g. a sweep whose seeds were overridden),
+  whose spread is not that of seeds, so that an interval over them would be fake."""
+  seen = {}
+  for r in runs:
+    if r['status'] != 'finished' or 'config' not in r:
+      continue
+    key = (r['group'], workdir.config_to_json(r['config']))
+    if key in seen:
+      raise ConfigError(
+          f"{seen[key]} and {r['name']} were trained with identical configs (seed "
+          f"{r['config'].seed} in both): they are one run trained twice, not two seeds, and "
+          f"no interval is computed over them; train them again with their own seeds")
+    seen[key] = r['name']
+
+
 def group_rows(runs: list) -> list:
+  """One dict per group: means and 95% intervals over its finished seeds, sizes, recipe."""
+  refuse_copies(runs)
   rows = []
   for group in dict.fromkeys(r['group'] for r in runs):
     members = [r for r in runs if r['group'] == group]

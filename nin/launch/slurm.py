@@ -27,6 +27,7 @@ import time
 
 from nin import workdir as workdir_lib
 from nin.errors import ConfigError
+from nin.runtime import children
 
 
 
@@ -55,21 +56,35 @@ def _require_submitit():
 
 
 class RunTask(_Checkpointable):
-  """One run's train.py; on preemption or time-out it saves, stops and is requeued."""
+  """One run's train.py; on preemption or time-out it saves, stops and is requeued.
 
-  def __init__(self, root: str):
+  `owner`: on submitit's local executor, the sweep process that waits for the task
+  (`children.identity`). Its controller is meant to outlive the sweep, so the task
+  watches the sweep and stops its train.py (which saves) when the sweep is gone, however
+  it died. On SLURM there is no owner: the sweep submits and exits.
+  """
+
+  def __init__(self, root: str, owner=None):
     self.root = root
+    self.owner = owner
     self._proc = None
+    self._orphaned = False
 
   def __call__(self, cmd, run_dir):
-    self._proc = subprocess.Popen(cmd, cwd=self.root, stderr=subprocess.PIPE, text=True)
+    self._proc = subprocess.Popen(cmd, cwd=self.root, stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=children.die_with_parent(signal.SIGTERM))
     # A thread copies train.py's stderr into the task's log and keeps its end for the
     # FAILED marker; the main thread stays free for submitit's signal handler.
     tail = collections.deque(maxlen=40)
     self._copier = threading.Thread(target=_copy, args=(self._proc.stderr, tail), daemon=True)
     self._copier.start()
+    if self.owner is not None:
+      threading.Thread(target=self._watch_owner, daemon=True).start()
     code = self._wait()
     self._copier.join()
+    if self._orphaned:  # Saved and stopped: it resumes when the sweep is started again.
+      raise RuntimeError(f'{run_dir}: the sweep that started it is gone; train.py saved a '
+                         f'checkpoint and stopped')
     if code != 0:  # Marked where nin.launch.sweep --status looks, as the local launcher does.
       workdir_lib.mark_failed(run_dir, code, ''.join(tail))
       raise RuntimeError(f'{run_dir}: train.py exited with {code}: '
@@ -82,7 +97,15 @@ class RunTask(_Checkpointable):
       self._proc.send_signal(signal.SIGTERM)  # train.py saves a checkpoint and stops.
       self._wait()
       self._copier.join(timeout=10)  # Its last lines, into the log.
-    return submitit.helpers.DelayedSubmission(RunTask(self.root), cmd, run_dir)
+    return submitit.helpers.DelayedSubmission(RunTask(self.root, self.owner), cmd, run_dir)
+
+  def _watch_owner(self):
+    while self._proc.poll() is None:
+      if not children.alive(self.owner):
+        self._orphaned = True
+        self._proc.send_signal(signal.SIGTERM)  # train.py saves a checkpoint and stops.
+        return
+      time.sleep(0.5)
 
   def _wait(self):
     # Not Popen.wait: this runs both in the task and in submitit's signal handler, which
@@ -92,7 +115,7 @@ class RunTask(_Checkpointable):
     return self._proc.returncode
 
   def __getstate__(self):  # A requeued task starts its own process.
-    return {'root': self.root, '_proc': None}
+    return {'root': self.root, 'owner': self.owner, '_proc': None, '_orphaned': False}
 
 
 def _copy(stream, tail):
@@ -131,4 +154,5 @@ def submit(commands: list, run_dirs: list, workdir: str, root: str, spec: SlurmS
            cluster: str = ''):
   """Submits one task per command as one job array; returns (submitit's jobs, cluster name)."""
   ex = executor(os.path.join(os.path.abspath(workdir), workdir_lib.SUBMITIT_FOLDER, '%j'), spec, cluster)
-  return ex.map_array(RunTask(root), commands, run_dirs), ex.cluster
+  owner = children.identity() if ex.cluster == 'local' else None  # This process waits.
+  return ex.map_array(RunTask(root, owner), commands, run_dirs), ex.cluster

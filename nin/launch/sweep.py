@@ -36,7 +36,8 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from nin import workdir as workdir_lib
-from nin.errors import ConfigError, Interrupted
+from nin.errors import ConfigError, Interrupted, storage_problem
+from nin.runtime import children
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -89,16 +90,75 @@ def load_sweep(spec: str, overrides=None) -> list:
     if missing:
       raise ConfigError(f'Sweep run {r!r} lacks {", ".join(sorted(missing))} (each run is a '
                         f'dict with group, seed, config and overrides)')
+  for r in runs:
+    for key in ('group', 'seed'):
+      _check_name(key, r[key], path)
+  _refuse_varied_overrides(runs, overrides or {}, path)
   runs = [dict(r, overrides={**r['overrides'], **(overrides or {})}) for r in runs]
   names = [run_name(r) for r in runs]
   if len(set(names)) != len(names):
     raise ConfigError('Two runs of the sweep share a group and seed')
   for r in runs:  # Every field named exists: a misspelt override launches nothing.
     try:
-      build_config(r)
+      config = build_config(r)
+      from nin.train import validate  # JAX, only once a sweep is loaded (not for --status).
+      validate.check_finite(config)
+      r['resolved'] = json.loads(config.to_json())  # Kept in sweep.json, as data.
     except (ConfigError, flags.Error, KeyError, AttributeError, TypeError, ValueError) as e:
       raise ConfigError(f'Sweep run {run_name(r)} ({r["config"]}): {e}') from None
   return runs
+
+
+def _check_name(key: str, value, path: str) -> None:
+  """A run's group is one plain folder name and its seed an integer: <workdir>/<group>/seed<k>
+  stays inside the sweep's workdir."""
+  if key == 'seed':
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    valid = 'a non-negative integer'
+  else:
+    ok = (isinstance(value, str) and value not in ('', '.', '..') and '/' not in value
+          and '\\' not in value and not value.startswith('.') and value.isprintable())
+    valid = "one plain folder name (no '/', not starting with '.')"
+  if not ok:
+    raise ConfigError(f'{path}: a run\'s {key} {value!r} must be {valid}')
+
+
+def varied_fields(runs) -> set:
+  """The config fields whose values are not the same in every run of the sweep (as each
+  run's config file and overrides resolve them): what tells its groups and seeds apart."""
+  flat = []
+  for r in runs:
+    try:
+      flat.append(_flat(json.loads(build_config(r).to_json())))
+    except Exception:  # A run that does not build: load_sweep names it next.
+      continue
+  keys = {k for f in flat for k in f}
+  return {k for k in keys if len({repr(f.get(k, '<unset>')) for f in flat}) > 1} | {'seed'}
+
+
+def _flat(d, prefix=''):
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def _refuse_varied_overrides(runs, overrides: dict, path: str) -> None:
+  """An --override of a field the sweep varies would make its groups or seeds one run
+  trained several times (and a report's interval over them a fake finding)."""
+  if not overrides:
+    return
+  varied = varied_fields(runs)
+  clash = sorted(k for k in overrides
+                 if k in varied or any(v.startswith(k + '.') for v in varied))
+  if clash:
+    raise ConfigError(f'--override {clash[0]}=... would set a field that tells the runs of '
+                      f'{path} apart (their seeds, or what defines their groups), so they would '
+                      f'be one run trained several times; --override is for what every run '
+                      f'shares (e.g. dataset.data_dir)')
 
 
 def load_questions(spec: str, runs: list) -> list:
@@ -187,15 +247,36 @@ def read_manifest(workdir: str):
   path = os.path.join(workdir, workdir_lib.SWEEP_FILE)
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path) as f:
+      manifest = json.load(f)
+    runs = manifest['runs']
+    for r in runs:
+      _check_name('group', r['group'], path)
+      _check_name('seed', r['seed'], path)
+      if r['name'] != run_name(r):
+        raise ValueError(f"run {r['name']!r} is not {run_name(r)!r}")
+    if not isinstance(manifest.get('questions', []), list):
+      raise ValueError('its questions are not a list')
+  except (ValueError, KeyError, TypeError, UnicodeDecodeError, ConfigError) as e:
+    raise ConfigError(f'{path} is damaged or not a sweep manifest of this project ({e}); '
+                      f'write it again with the sweep\'s command') from None
+  return manifest
 
 
 def write_manifest(runs, workdir: str, spec: str, questions=()) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, workdir_lib.SWEEP_FILE), 'w') as f:
-    json.dump({'sweep': spec, 'questions': list(questions),
-               'runs': [dict(r, name=run_name(r)) for r in runs]}, f, indent=1)
+  """sweep.json: the sweep file named, its questions, and each run with the config it
+  resolves to, so that reports read a run's config as data even before it starts."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ConfigError(f'--workdir {workdir} is a file, not a folder')
+  entries = [dict(r, name=run_name(r)) for r in runs]
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    workdir_lib.write_atomically(os.path.join(workdir, workdir_lib.SWEEP_FILE), json.dumps(
+        {'sweep': spec, 'questions': list(questions), 'runs': entries}, indent=1))
+  except OSError as e:
+    raise ConfigError(f'Cannot write {workdir_lib.SWEEP_FILE} in --workdir {workdir}: '
+                      f'{storage_problem(e) or e.strerror}') from None
 
 
 def run_sweep(spec: str, workdir: str, python: str = sys.executable, overrides=None) -> dict:
@@ -227,22 +308,13 @@ def run_sweep(spec: str, workdir: str, python: str = sys.executable, overrides=N
   return results
 
 
-def _set_parent_death_signal():
-  """Linux: the run gets SIGTERM (it saves and stops) if the sweep dies without telling it."""
-  try:
-    import ctypes
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
-  except (OSError, AttributeError):
-    pass
-
-
 def _run_child(cmd):
   """Runs one train.py to its end; returns (exit code, its stderr, the signal that stopped
   the sweep meanwhile or None). SIGINT and SIGTERM to the sweep are passed on to the run,
   which saves a checkpoint and stops, and the sweep waits for it (the run may get a Ctrl-C
   twice, from the terminal and from here: it stops once)."""
   proc = subprocess.Popen(cmd, cwd=repo_root(), stderr=subprocess.PIPE, text=True,
-                          preexec_fn=_set_parent_death_signal if sys.platform == 'linux' else None)
+                          preexec_fn=children.die_with_parent(signal.SIGTERM))
   received = []
 
   def forward(signum, _):
@@ -323,12 +395,15 @@ def define_flags():
                     'local: one run after another here. submitit: one job array (SLURM where '
                     'sbatch exists, else submitit\'s local executor; nin/launch/slurm.py).')
   flags.DEFINE_string('slurm_partition', '', 'submitit: the SLURM partition.')
-  flags.DEFINE_integer('slurm_time_min', 240, 'submitit: time limit of a task, in minutes '
+  flags.DEFINE_integer('slurm_time_min', 240, lower_bound=1,
+                       help='submitit: time limit of a task, in minutes '
                        '(a task that reaches it saves, is requeued and resumes).')
-  flags.DEFINE_integer('slurm_gpus_per_run', 0, 'submitit: GPUs per run (one process each).')
-  flags.DEFINE_integer('slurm_cpus_per_run', 2, 'submitit: CPUs per run.')
-  flags.DEFINE_integer('slurm_nodes_per_run', 1, 'submitit: nodes per run.')
-  flags.DEFINE_integer('slurm_array_parallelism', 16, 'submitit: runs at once, at most.')
+  flags.DEFINE_integer('slurm_gpus_per_run', 0, lower_bound=0,
+                       help='submitit: GPUs per run (one process each).')
+  flags.DEFINE_integer('slurm_cpus_per_run', 2, lower_bound=1, help='submitit: CPUs per run.')
+  flags.DEFINE_integer('slurm_nodes_per_run', 1, lower_bound=1, help='submitit: nodes per run.')
+  flags.DEFINE_integer('slurm_array_parallelism', 16, lower_bound=1,
+                       help='submitit: runs at once, at most.')
   flags.DEFINE_multi_string('slurm_extra', [], 'submitit: KEY=VALUE, another sbatch option '
                             '(e.g. account=myproj, qos=high); repeatable.')
   flags.DEFINE_enum('submitit_cluster', '', ['', 'slurm', 'local'],

@@ -7,8 +7,11 @@ Orbax writes each checkpoint to a temporary folder and renames it when
 complete, so a run killed mid-write leaves the previous checkpoints intact.
 A checkpoint that still fails to restore (a damaged disk, a partial copy) is
 moved to `workdir/corrupt_checkpoints/` and the previous one is used instead,
-with a warning. A save that the disk refuses (full, read-only) raises
-`StorageError` in one line; the checkpoints already complete stay as they are.
+with a warning. A checkpoint of another network (arrays of other shapes) is no
+damage: restoring into it is refused in one line and nothing moves. A save that the disk refuses (full, read-only) raises
+`StorageError` in one line, as does any other failed save, naming its step; the
+checkpoints already complete stay as they are, and the manager's threads are
+closed, so the process exits.
 
 Readers (eval.py, notebooks) use `complete_steps`, `best_step`, `fits` and
 `read` instead of a `Checkpointer`: they look only at finished steps, change
@@ -31,7 +34,7 @@ from absl import logging
 from orbax.checkpoint import checkpoint_managers as policies
 
 from nin import workdir as workdir_lib
-from nin.errors import StorageError, storage_problem
+from nin.errors import StorageError, WorkdirConflict, storage_advice, storage_problem
 
 BEST_METRIC = 'val_accuracy'
 
@@ -128,6 +131,15 @@ def fits(workdir: str, step: int, target_state) -> bool:
   Checked from the saved metadata before restoring: a restore into another
   architecture fails deep inside Orbax's asynchronous reads.
   """
+  return _saved_shapes(workdir, step) == _shapes(jax.tree.leaves(target_state))
+
+
+def _shapes(leaves) -> list:
+  return sorted(tuple(x.shape) for x in leaves if hasattr(x, 'shape'))
+
+
+def _saved_shapes(workdir: str, step: int) -> list:
+  """The shapes of the arrays saved at `step`, from its metadata ([] when unreadable)."""
   verbosity = logging.get_verbosity()
   logging.set_verbosity(logging.ERROR)  # Orbax warns that the item has no step metadata.
   try:
@@ -135,10 +147,28 @@ def fits(workdir: str, step: int, target_state) -> bool:
       metadata = reader.metadata(os.path.join(_step_dir(workdir, step), _STATE))
   finally:
     logging.set_verbosity(verbosity)
-  saved = jax.tree.leaves(getattr(metadata, 'item_metadata', metadata))
-  def shapes(leaves):
-    return sorted(tuple(x.shape) for x in leaves if hasattr(x, 'shape'))
-  return shapes(saved) == shapes(jax.tree.leaves(target_state))
+  return _shapes(jax.tree.leaves(getattr(metadata, 'item_metadata', metadata)))
+
+
+def refuse_another_tree(workdir: str, target_state) -> None:
+  """Raises WorkdirConflict when the latest complete checkpoint holds arrays of other shapes
+  than `target_state`'s: another network or optimizer, which is no damage (the
+  checkpoint stays where it is) and no run to resume into this one."""
+  steps = complete_steps(workdir)
+  if not steps:
+    return
+  try:
+    saved = _saved_shapes(workdir, steps[-1])
+  except Exception:  # Orbax raises several types for damaged metadata.
+    saved = []
+  if not saved:  # Unreadable metadata is damage: `Checkpointer.restore` sets it aside.
+    return
+  if saved != _shapes(jax.tree.leaves(target_state)):
+    raise WorkdirConflict(
+        f'The checkpoints in {workdir} (latest: step {steps[-1]}) hold another network\'s or '
+        f'optimizer\'s arrays than this config builds; nothing was changed there. '
+        f'--allow_config_change cannot change the parameters\' shapes: choose another '
+        f'--workdir, or pass --overwrite to delete that run')
 
 
 def read(workdir: str, step: int, target_state):
@@ -200,32 +230,40 @@ class Checkpointer:
   def save(self, step: int, state, metrics=None) -> None:
     """Starts an asynchronous save; `wait()` or the next save completes it."""
     metrics = {k: float(v) for k, v in (metrics or {}).items()} or None
+    self.wait()  # The previous save's error, if any, is reported with its own step.
     self._saving = step
     with self._refusal():
       self._manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics, force=True)
 
   def wait(self) -> None:
+    if self._refused is not None:  # Said once: the manager is not trusted after a refusal.
+      raise self._refused
     with self._refusal():
       self._manager.wait_until_finished()
 
   @contextlib.contextmanager
   def _refusal(self):
-    """Turns a write the disk refuses (here or in an earlier asynchronous save) into one
-    StorageError, and removes the partial step so that its space is free again."""
+    """Turns any failed write (here or in an earlier asynchronous save) into one
+    StorageError naming its step, and removes the partial step so that its space is free.
+    A disk that refuses (full, read-only, not permitted) is named as such; any other error
+    by its type and first line (--verbosity shows the whole traceback)."""
     try:
       yield
     except Exception as e:  # Orbax and TensorStore wrap the OSError in several types.
       why = storage_problem(e)
+      advice = 'run the same command again'
       if why is None:
-        raise
+        why = f'{type(e).__name__}: {(str(e).splitlines() or [""])[0][:200]}'
+      else:
+        advice = f'{storage_advice(why)} and run the same command again'
       self._remove_partial_steps()
       kept = complete_steps(self.workdir)  # The failed manager's own list is stale.
       self._refused = StorageError(
           f'Cannot write the checkpoint of step {self._saving} in {self.directory}: {why}. '
           f'The complete checkpoints are kept '
-          f'({f"the latest: step {max(kept)}" if kept else "none yet"}); make room and run '
-          f'the same command again to resume')
-      raise self._refused from None
+          f'({f"the latest: step {max(kept)}" if kept else "none yet"}); {advice} to resume')
+      self._refused.__cause__ = e  # For --verbosity's traceback.
+      raise self._refused from e
 
   def _remove_partial_steps(self) -> None:
     """Removes the temporary folders of refused saves, so that their space is free.
@@ -245,6 +283,7 @@ class Checkpointer:
     Returns (state, step), or (None, None) when there is no checkpoint. An
     unreadable latest checkpoint is moved aside and the one before it is tried.
     """
+    refuse_another_tree(self.workdir, target_state)  # Not damage: nothing is set aside.
     abstract = _abstract(target_state)
     candidates = [step] if step is not None else sorted(self.steps(), reverse=True)
     for i, s in enumerate(candidates):
@@ -273,13 +312,20 @@ class Checkpointer:
       self._manager = self._open(self._options)
 
   def close(self) -> None:
+    """Waits for the last save, then closes the manager and its threads, whatever failed:
+    a thread left running would keep the process from exiting."""
     reported = self._refused is not None
     try:
       self.wait()
-      self._manager.close()
-    except Exception:
-      if not reported:  # After a refused save, closing fails the same way: already said.
+    except StorageError:
+      if not reported:
         raise
     finally:
-      if self._refused is not None:
-        self._remove_partial_steps()
+      try:
+        self._manager.close()
+      except Exception:  # After a failed save, closing fails the same way: already said.
+        if self._refused is None:
+          raise
+      finally:
+        if self._refused is not None:
+          self._remove_partial_steps()

@@ -24,7 +24,7 @@ import numpy as np
 from nin import data, registry
 from nin import workdir as workdir_lib
 from nin.data import pipeline, preprocess
-from nin.errors import Interrupted
+from nin.errors import Interrupted, WorkdirConflict
 from nin.runtime import determinism, distributed
 from nin.train import (checkpoint, metrics, optim, passes, progress, provenance, run_config,
                        steps, summary)
@@ -47,17 +47,46 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
   run_config.check(config, workdir, overwrite, allow_config_change)
   mesh = distributed.make_mesh()
   dataset = data.load(config.dataset)
-  # One writer per workdir: process 0 locks it (the other processes only read).
-  lock = workdir_lib.prepare(config, workdir, overwrite) if jax.process_index() == 0 else None
+  # One writer per workdir: process 0 claims it (the other processes only read). Nothing is
+  # written there until every check below has passed: a refused start leaves it as found.
+  claim = workdir_lib.claim(workdir, overwrite) if jax.process_index() == 0 else None
   try:
-    # Versions, commit and command of this start (process 0 records them in the workdir).
-    started = provenance.append(workdir) if lock is not None else provenance.collect()
-    transform = preprocess.for_run(config, workdir, dataset, save=lock is not None)
+    saved = None if overwrite else workdir  # What an --overwrite deletes is not read.
+    transform = preprocess.for_run(config, saved, dataset)
     pipe = pipeline.Pipeline.from_config(dataset, mesh, config, transform)
-    return _train(config, workdir, dataset, pipe, mesh, handle_signals, started)
+    setup, state = build(config, dataset, pipe, mesh)
+    final = None if overwrite else _check_resumable(workdir, setup, state)
+    if final is not None:  # Finished, and its checkpoints deleted since: nothing to redo.
+      print(f"Already finished in {workdir}: step {final['step']}, "
+            f"{_summary_line(final)}", flush=True)
+      return final
+    if claim is not None:
+      workdir_lib.commit(claim, config, overwrite)
+      preprocess.store(transform, workdir)
+    # Versions, commit and command of this start (process 0 records them in the workdir).
+    started = provenance.append(workdir) if claim is not None else provenance.collect()
+    return _train(config, workdir, dataset, pipe, setup, state, handle_signals, started)
   finally:
-    if lock is not None:
-      os.close(lock)
+    if claim is not None:
+      workdir_lib.release(claim)
+
+
+def _check_resumable(workdir, setup, state):
+  """Refuses, before anything is written, a workdir this run cannot continue: a damaged
+  metrics file, checkpoints of another network, a finished run that lost its checkpoints
+  and is asked to train further. Returns the final metrics of a finished run that lost
+  its checkpoints (there is nothing to redo), else None."""
+  metrics.read_metrics(workdir)
+  checkpoint.refuse_another_tree(workdir, state)
+  final = workdir_lib.read_final(workdir)
+  if final is None or checkpoint.complete_steps(workdir):
+    return None
+  if final['step'] >= setup.end:
+    return final
+  raise WorkdirConflict(
+      f"{workdir} holds a run that finished at step {final['step']} and has no checkpoint "
+      f"to continue from to step {setup.end}; pass --overwrite to train it afresh, or "
+      f"choose another --workdir")
 
 
 @dataclasses.dataclass
@@ -88,8 +117,7 @@ class Run:
   log: progress.StepLog
 
 
-def _train(config, workdir, dataset, pipe, mesh, handle_signals, started) -> dict:
-  setup, state = build(config, dataset, pipe, mesh)
+def _train(config, workdir, dataset, pipe, setup, state, handle_signals, started) -> dict:
   # 3. Resume from the latest readable checkpoint (or say the run had finished).
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints,
                                  keep_best=setup.validating)

@@ -15,6 +15,7 @@ import sys
 import jax
 from tensorboardX import SummaryWriter
 
+from nin.errors import DataError
 from nin.workdir import METRICS_FILE, TENSORBOARD, write_atomically
 
 
@@ -22,7 +23,8 @@ def read_metrics(workdir: str, kind=None) -> list:
   """The records of `workdir/metrics.jsonl` (of one kind, if given).
 
   A last line cut short (a crash or a full disk in the middle of a write) is
-  dropped with a warning: a resumed run writes that record again.
+  dropped with a warning: a resumed run writes that record again. Any other line
+  that is not a record is a DataError naming it.
   """
   path = os.path.join(workdir, METRICS_FILE)
   if not os.path.exists(path):
@@ -32,10 +34,16 @@ def read_metrics(workdir: str, kind=None) -> list:
   records = []
   for i, line in enumerate(lines):
     try:
-      records.append(json.loads(line))
+      record = json.loads(line)
+      if not (isinstance(record, dict) and isinstance(record.get('step'), int)
+              and isinstance(record.get('kind'), str)):
+        raise ValueError('not a record')
+      records.append(record)
     except ValueError:
       if i < len(lines) - 1:
-        raise ValueError(f'{path}: line {i + 1} is not a JSON record; the file is damaged') from None
+        raise DataError(f'{path}: line {i + 1} is not a record of this project '
+                        f'({line[:40].strip()!r}); the file is damaged: restore it, or delete '
+                        f'that line') from None
       print(f'Warning: {path}: its last line is cut short ({line[:40].strip()}...); '
             f'ignoring it', file=sys.stderr)
   return [r for r in records if kind is None or r['kind'] == kind]

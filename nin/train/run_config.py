@@ -1,7 +1,7 @@
 """A run's saved config: loading it (older runs brought to today's fields once) and
 the check that a resumed run is the run the workdir holds.
 
-The file itself (`config.json`, written by `nin.workdir.prepare`) belongs to
+The file itself (`config.json`, written by `nin.workdir.commit`) belongs to
 nin.workdir; what the config means, and whether two describe one network,
 belongs here, above the model registry.
 """
@@ -77,6 +77,12 @@ def check(config, workdir, overwrite=False, allow_config_change=False) -> None:
   diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
   if diff and all(k.startswith('model.') for k in diff) and _same_model(saved, config):
     return  # The same network, described in another form (config.json is then rewritten).
+  for key in _IDENTITY[:2] if allow_config_change else ():  # No flag makes it the same run.
+    if key in diff:
+      raise WorkdirConflict(
+          f'{workdir} holds a run of {key} {old.get(key)!r}, not {new.get(key)!r}; '
+          f'--allow_config_change cannot change {key} (its checkpoints are that run\'s): '
+          f'choose another --workdir, or pass --overwrite to delete that run')
   if diff and not allow_config_change:
     # The telling differences first: a field both configs have (e.g. model.name) says
     # more than the fields one model has and the other lacks.

@@ -36,7 +36,18 @@ def _check_split(config, n_train: int) -> None:
                       f'(batch_size={config.batch_size})')
 
 
+def check_finite(node, prefix='') -> None:
+  """No field of the config, at any depth, is nan or infinite: no value means that."""
+  for key in node.keys():
+    value = node[key]
+    if hasattr(value, 'keys'):
+      check_finite(value, f'{prefix}{key}.')
+    elif isinstance(value, float) and not math.isfinite(value):
+      raise ConfigError(f'{prefix}{key}={value} must be a finite number')
+
+
 def validate(config) -> None:
+  check_finite(config)
   # Builds the model (its name, arguments and their values are checked there) and reads
   # every field back with the model's own defaults filled.
   model = registry.canonical_model(config.model)
