@@ -314,6 +314,18 @@ def test_an_airbench_run_whitens_with_its_training_images_and_counts_its_flops(t
   assert record['train_flops'] == 6 * macs * c.batch_size * record['step']
   assert record['train_time_sec'] > 0
   assert final['tta'] == 2 and 0 <= final['test_accuracy_tta'] <= 1
+  assert final['optimizer_flops_per_step'] == 0  # SGD: no Newton-Schulz.
+
+
+def test_a_muon_run_counts_its_newton_schulz_flops(tmp_path):
+  c = plain_config.get_config('airbench_muon,smoke')
+  final = train.train_and_evaluate(c, str(tmp_path), handle_signals=False)
+  macs = summary.totals(summary.summarize(steps.model_for(c)))['macs']
+  params = evaluate.load_run(str(tmp_path)).state.params
+  ns = optim.newton_schulz_flops(c, params)
+  assert ns > 0 and final['optimizer_flops_per_step'] == ns
+  assert final['flops_per_image'] == 6 * macs  # The model's alone.
+  assert final['train_flops'] == (6 * macs * c.batch_size + ns) * final['step']
 
 
 def test_time_to_accuracy_names_the_first_crossing():

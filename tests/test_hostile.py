@@ -453,6 +453,13 @@ def test_every_command_refuses_a_place_it_cannot_write_before_working(trained, t
   assert 'accuracy' not in ev.stdout
   _one_line(rep, 2, 'Cannot write to', 'the sweep folder', 'permission denied')
   assert _tree(workdir) == before
+  read_only = tmp_path / 'read_only'
+  read_only.mkdir(mode=0o555)
+  for args in (['bench', '--quick', f'--out={read_only}/bench.json'],
+               ['device_check', '--tiny', f'--out={read_only}/check']):
+    p = subprocess.run(_unprivileged(sys.executable, '-m', 'nin', *args), cwd=runs.ROOT,
+                       env=runs.env(), capture_output=True, text=True, timeout=300)
+    _one_line(p, 2, f'Cannot write to {read_only} (the folder of --out): permission denied')
 
 
 def test_an_image_folder_that_cannot_be_read_is_one_line(tmp_path):

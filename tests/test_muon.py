@@ -161,3 +161,18 @@ def test_airbench_muon_states_the_originals_rates_per_mean_loss():
   assert o.sgd_learning_rate * o.weight_decay == pytest.approx(2e-6 * batch)
   assert o.lookahead_every == 0 and c.schedule.warmup_epochs == 0 and c.schedule.final_factor == 0
   assert c.model.head_init == 'unit' and c.model.logit_scale == 1 / 256
+
+
+def test_newton_schulz_flops_count_each_hidden_kernel_once_per_iteration():
+  from configs import nin as nin_config
+  from nin.train import optim
+  config = nin_config.get_config('fast,muon')
+  config.optimizer.muon_ns_steps = 3
+  params = {'conv': {'kernel': np.zeros((3, 3, 4, 8))},    # 36 x 8: m = 8, n = 36.
+            'mlp': {'kernel': np.zeros((8, 16)), 'bias': np.zeros(16)},  # m = 8, n = 16.
+            'head': {'kernel': np.zeros((16, 10))}}          # The classifier: SGD's.
+  per_iteration = (2 * 8 * 8 * 36 + 8 ** 3) + (2 * 8 * 8 * 16 + 8 ** 3)
+  assert optim.newton_schulz_flops(config, params) == 2 * 3 * per_iteration
+  config.optimizer.name = 'sgd'
+  assert optim.newton_schulz_flops(config, params) == 0
+

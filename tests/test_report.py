@@ -302,3 +302,81 @@ def underfit_table(root='docs/compare_cifar_cpu') -> list:
 def test_the_underfitting_table_is_read_from_the_run_files():
   text = open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu/README.md')).read()
   assert '\n'.join(underfit_table()) in text
+
+
+def test_the_docs_muon_figures_are_read_from_the_committed_runs():
+  """docs/time_to_accuracy: Muon against SGD at its tuned rate (the ladder's NiN runs),
+  and the share of Newton-Schulz in a step's FLOPs."""
+  import json
+  import os
+  import jax
+  import jax.numpy as jnp
+  import runs
+  from nin.experiments import stats
+  from nin.train import optim, run_config, steps, summary
+  root = os.path.join(runs.ROOT, 'docs')
+  def values(folder, seeds, key):
+    return {s: json.load(open(os.path.join(root, folder, f'seed{s}', 'final_metrics.json')))[key]
+            for s in seeds}
+  text = open(os.path.join(root, 'time_to_accuracy', 'README.md')).read()
+  for key, words in (('val_accuracy', 'validation +{mean} ({low} to\n{high})'),
+                     ('test_accuracy', 'test +{mean} ({low} to {high}: not resolved)'),
+                     ('test_accuracy_tta', 'test with TTA +{mean}\n({low} to {high})')):
+    d = stats.difference(values('time_to_accuracy/nin_fast_quarter_muon', (0, 1), key),
+                         values('compare_cifar_cpu/ladder/nin', range(5), key))
+    assert d['paired'] and d['n'] == 2
+    f = {k: f'{100 * d[k]:+.2f}' for k in ('mean', 'low', 'high')}
+    f['mean'] = f['mean'].lstrip('+')
+    assert ' '.join(words.format(**f).split()) in ' '.join(text.split()), (key, f)
+  muon = run_config.load(os.path.join(root, 'time_to_accuracy/nin_fast_quarter_muon/seed0'))
+  sgd = run_config.load(os.path.join(root, 'compare_cifar_cpu/ladder/nin/seed0'))
+  assert (muon.model.to_dict(), muon.dataset.to_dict(), muon.num_epochs, muon.seed) == (
+      sgd.model.to_dict(), sgd.dataset.to_dict(), sgd.num_epochs, sgd.seed)
+  model = steps.model_for(muon)
+  shapes = jax.eval_shape(lambda: model.init(
+      {'params': jax.random.PRNGKey(0), 'dropout': jax.random.PRNGKey(1)},
+      jnp.zeros((1, 32, 32, 3)), train=False))
+  ns = optim.newton_schulz_flops(muon, shapes['params'])
+  step = summary.FLOPS_PER_MAC * summary.macs_per_image(model, (32, 32, 3)) * muon.batch_size
+  flat = ' '.join(text.split())
+  assert (f"add {ns / 1e6:.1f} MFLOP per step to the model's {step / 1e9:.1f} GFLOP at batch "
+          f"{muon.batch_size}, {100 * ns / step:.2f}%") in flat
+
+
+def test_the_rerun_spread_and_q3cs_seed_correlation_are_read_from_the_run_files():
+  import numpy as np
+  docs = os.path.join(runs.ROOT, 'docs')
+  flat = ' '.join(open(os.path.join(docs, 'compare_cifar_cpu', 'README.md')).read().split())
+  moved = sorted(100 * p['test'] for p in results.reruns([docs]))
+  assert len(moved) == 3
+  assert (f'Their test accuracy moved by {moved[0]:.2f}, {moved[1]:.2f} and {moved[2]:.2f} '
+          f'points') in flat
+  readme = ' '.join(open(os.path.join(runs.ROOT, 'README.md')).read().split())
+  assert f'moved by {moved[0]:.2f} to {moved[2]:.2f} points' in readme
+  commits = sorted(c for p in results.reruns([docs]) for c in p['commits'])
+  assert all(c in flat for c in commits)
+  q = os.path.join(docs, 'compare_cifar_cpu', 'questions')
+  acc = lambda group: [workdir_lib.read_final(os.path.join(q, group, f'seed{s}'))['test_accuracy']
+                       for s in range(5)]
+  r = np.corrcoef(acc('nin'), acc('plain_params'))[0, 1]
+  assert f'correlate at r = {r:.2f} over the 5 seeds' in flat
+
+
+def unused_seeds_table(root='docs/compare_cifar_cpu/questions', seeds=(2, 3, 4)) -> list:
+  """The CPU rung's answers on the seeds that chose no learning rate (the grid trained
+  seeds 0 and 1), Holm-adjusted over the six questions: a table of
+  docs/compare_cifar_cpu/README.md."""
+  path = os.path.join(runs.ROOT, root)
+  kept = [r for r in results.collect(path) if r['seed'] in seeds]
+  answers = questions.answer(questions.load(path), kept, rows=[])
+  lines = ['| question | test: A - B [95%], seeds 2-4 | p (Holm) | verdict |', '|---|---:|---:|---|']
+  for a in answers:
+    t = a['test_accuracy']
+    lines.append(f"| {a['id']} | {questions._fmt_diff(t)} | {t['p_holm']:.2g} | "
+                 f"{a['verdict'].split(' at this budget')[0]} |")
+  return lines
+
+
+def test_the_answers_on_unused_seeds_are_read_from_the_run_files():
+  text = open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu/README.md')).read()
+  assert '\n'.join(unused_seeds_table()) in text

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nin import data
+from nin import data, workdir
 from nin.runtime import distributed
 from nin.train import optim, steps, summary
 from nin.data import pipeline
@@ -335,6 +335,9 @@ def check_flags(f) -> None:
   if f.out and not os.path.isdir(os.path.dirname(os.path.abspath(f.out))):
     raise ConfigError(f'--out={f.out}: the folder {os.path.dirname(os.path.abspath(f.out))} '
                       f'does not exist')
+  if f.out:  # Refused before the timing, not after it.
+    workdir.check_writable(os.path.dirname(os.path.abspath(f.out)), 'the folder of --out',
+                           files=(os.path.basename(f.out),))
 
 
 def define_flags():

@@ -86,6 +86,12 @@ def check_flags(f) -> None:
       raise ConfigError(f'--{name}={getattr(f, name)} must be positive')
   if f.image_dir and not os.path.isdir(f.image_dir):
     raise ConfigError(f'--image_dir={f.image_dir} is not a folder')
+  from nin import workdir
+  place = os.path.abspath(f.out)  # Refused before the check runs, not after it.
+  while not os.path.exists(place):
+    place = os.path.dirname(place)
+  workdir.check_writable(place, 'the folder of --out', files=_FILES if place == os.path.abspath(
+      f.out) else ())
 
 
 # ----------------------------------------------------------------------------- the parent

@@ -160,3 +160,31 @@ def _time_to_accuracy(done) -> dict:
               'train_time_sec': float(np.mean([h['train_time_sec'] for h in hits])),
               'epoch': float(np.mean([h['epoch'] for h in hits]))}
   return out
+
+
+def reruns(folders) -> list:
+  """Runs trained twice with one config (the seed included, data paths aside) from
+  different commits, found among the run folders under `folders`: how far a rerun alone
+  moves a result. [{'runs': (dir, dir), 'commits': (c, c), 'test': |difference|,
+  'val': |difference|}], in points of accuracy (0-1)."""
+  seen = {}
+  for folder in folders:
+    for d, _, files in sorted(os.walk(folder)):
+      if workdir.FINAL_FILE not in files or workdir.CONFIG_FILE not in files:
+        continue
+      final = workdir.read_final(d)
+      config = run_config.load(d).copy_and_resolve_references()
+      for key in ('data_dir', 'manual_dir', 'image_dir'):
+        if key in config.dataset:
+          config.dataset[key] = ''
+      commit = (final.get('provenance') or {}).get('commit')
+      seen.setdefault(workdir.config_to_json(config), []).append((d, commit, final))
+  pairs = []
+  for entries in seen.values():
+    for i, (d1, c1, f1) in enumerate(entries):
+      for d2, c2, f2 in entries[i + 1:]:
+        if c1 and c2 and c1 != c2:  # A copy of one run (a reused grid run) is no rerun.
+          pairs.append({'runs': (d1, d2), 'commits': (c1[:7], c2[:7]),
+                        'test': abs(f1['test_accuracy'] - f2['test_accuracy']),
+                        'val': abs(f1['val_accuracy'] - f2['val_accuracy'])})
+  return pairs

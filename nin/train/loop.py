@@ -102,7 +102,8 @@ class Setup:
   final_eval_fn: Any       # With test-time augmentation: the final evaluations only.
   stats_fn: Any            # BatchNorm's statistics recomputed, or None without BatchNorm.
   num_params: int
-  flops_per_step: float
+  flops_per_step: float    # The model's (forward and backward) and the optimizer's.
+  model_flops_per_step: float
 
 
 @dataclasses.dataclass
@@ -172,6 +173,7 @@ def build(config, dataset, pipe, mesh):
   has_bn = state.batch_stats is not None
   stats_fn = steps.compile_batch_stats(config, mesh) if has_bn else None
   macs = summary.macs_per_image(model, dataset.image_shape)
+  model_flops = summary.FLOPS_PER_MAC * macs * config.batch_size
   return Setup(
       steps_per_epoch=spe, validating=dataset.has_validation,
       # A prefix of the run: the schedule stays that of all `total_steps`.
@@ -180,7 +182,8 @@ def build(config, dataset, pipe, mesh):
       eval_every=max(1, int(round(config.eval_every_epochs * spe))),
       schedule=schedule, train_fn=train_fn, eval_fn=eval_fn, final_eval_fn=final_eval_fn,
       stats_fn=stats_fn, num_params=sum(x.size for x in jax.tree.leaves(state.params)),
-      flops_per_step=summary.FLOPS_PER_MAC * macs * config.batch_size), state
+      flops_per_step=model_flops + optim.newton_schulz_flops(config, state.params),
+      model_flops_per_step=model_flops), state
 
 
 def _loop(run: Run, state, start: int, signals: progress.StopSignals):
@@ -259,6 +262,7 @@ def _final_summary(run: Run, state, test, last_eval) -> dict:
   """What final_metrics.json holds: read from the run's records and the last evaluations."""
   config, pipe, writer, log = run.config, run.pipe, run.writer, run.log
   num_params, flops_per_step = run.setup.num_params, run.setup.flops_per_step
+  model_flops = run.setup.model_flops_per_step
   validating = last_eval is not None
   spe = pipe.steps_per_epoch
   evals = writer.read('eval')
@@ -286,7 +290,8 @@ def _final_summary(run: Run, state, test, last_eval) -> dict:
       'images_per_sec': float(np.median(ips)) if ips else None,
       'train_time_sec': log.train_time,
       'train_flops': float(flops_per_step * int(state.step)),
-      'flops_per_image': flops_per_step / config.batch_size,
+      'flops_per_image': model_flops / config.batch_size,
+      'optimizer_flops_per_step': flops_per_step - model_flops,  # Muon's Newton-Schulz.
       'time_to_val_accuracy': time_to_accuracy(evals) if validating else {},
       'compile_sec': log.compile_sec,
       'num_params': int(num_params), 'model': config.model.name,

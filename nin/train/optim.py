@@ -25,6 +25,7 @@ import re
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import traverse_util
 
@@ -87,6 +88,27 @@ def is_muon_kernel(config):
   classes = config.model.num_classes
   return lambda path, flat: (flat[path].ndim >= 2 and flat[path].shape[-1] != classes
                              and not frozen(path, flat))
+
+
+def newton_schulz_flops(config, params) -> float:
+  """FLOPs of one Muon step's Newton-Schulz iterations (0 for the other optimizers).
+
+  Each kernel Muon steps is a (fan_in, fan_out) matrix X, m x n with m the smaller
+  side (optax transposes it so); each of `muon_ns_steps` iterations computes X X^T
+  (m*m*n mult-adds), A A (m^3) and B X (m*m*n), at 2 FLOPs per mult-add. Once per
+  step, whatever the batch: the training FLOPs count it beside the model's.
+  """
+  if config.optimizer.name != 'muon':
+    return 0.0
+  flat = traverse_util.flatten_dict(params, sep='/')
+  muon = is_muon_kernel(config)
+  macs = 0
+  for path, x in flat.items():
+    if hasattr(x, 'ndim') and muon(path, flat):
+      rows = int(np.prod(x.shape[:-1]))
+      m, n = sorted((rows, int(x.shape[-1])))
+      macs += 2 * m * m * n + m ** 3
+  return 2.0 * config.optimizer.muon_ns_steps * macs
 
 
 def _as_matrices(inner: optax.GradientTransformation) -> optax.GradientTransformation:
