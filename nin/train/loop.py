@@ -15,7 +15,6 @@ uninterrupted one exactly. SIGTERM/SIGINT save a checkpoint and stop cleanly;
 a non-finite loss stops the run before anything bad is saved.
 """
 import dataclasses
-import os
 from typing import Any
 
 import jax
@@ -56,7 +55,7 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
     pipe = pipeline.Pipeline.from_config(dataset, mesh, config, transform)
     setup, state = build(config, dataset, pipe, mesh)
     final = None if overwrite else _check_resumable(workdir, setup, state)
-    if final is not None:  # Finished, and its checkpoints deleted since: nothing to redo.
+    if final is not None:  # Finished: nothing to redo, nothing written.
       print(f"Already finished in {workdir}: step {final['step']}, "
             f"{_summary_line(final)}", flush=True)
       return final
@@ -74,15 +73,18 @@ def train_and_evaluate(config, workdir: str, *, overwrite=False, allow_config_ch
 def _check_resumable(workdir, setup, state):
   """Refuses, before anything is written, a workdir this run cannot continue: a damaged
   metrics file, checkpoints of another network, a finished run that lost its checkpoints
-  and is asked to train further. Returns the final metrics of a finished run that lost
-  its checkpoints (there is nothing to redo), else None."""
+  and is asked to train further. Returns the final metrics of a run that has finished
+  (its checkpoints kept or deleted since: there is nothing to redo), else None."""
   metrics.read_metrics(workdir)
   checkpoint.refuse_another_tree(workdir, state)
   final = workdir_lib.read_final(workdir)
-  if final is None or checkpoint.complete_steps(workdir):
+  if final is None:
     return None
-  if final['step'] >= setup.end:
-    return final
+  kept = checkpoint.complete_steps(workdir)
+  if final['step'] >= setup.end and (not kept or kept[-1] >= setup.end):
+    return final  # Finished: run again, it writes nothing (not even a provenance line).
+  if kept:
+    return None
   raise WorkdirConflict(
       f"{workdir} holds a run that finished at step {final['step']} and has no checkpoint "
       f"to continue from to step {setup.end}; pass --overwrite to train it afresh, or "
