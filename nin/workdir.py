@@ -1,7 +1,7 @@
 """A run's directory: the one module that knows its files and their layout.
 
     workdir/
-      config.json          the resolved config (`prepare`; nin.train.run_config loads it)
+      config.json          the resolved config (`commit`; nin.train.run_config loads it)
       metrics.jsonl        one record per line (nin.train.metrics)
       final_metrics.json   the summary, written once training ends (`read_final`)
       preprocess.npz       the input transform fitted on the training images (nin.data.preprocess)
@@ -172,17 +172,6 @@ def release(claim_: Claim) -> None:
       os.rmdir(claim_.workdir)  # Only if empty.
     except OSError:
       pass
-
-
-def prepare(config, workdir, overwrite) -> int:
-  """`claim` and `commit` in one (a caller with nothing to check between); returns the lock."""
-  claim_ = claim(workdir, overwrite)
-  try:
-    commit(claim_, config, overwrite)
-  except WorkdirConflict:
-    release(claim_)
-    raise
-  return claim_.fd
 
 
 def write_atomically(path: str, text) -> None:

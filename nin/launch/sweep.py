@@ -126,24 +126,15 @@ def _check_name(key: str, value, path: str) -> None:
 def varied_fields(runs) -> set:
   """The config fields whose values are not the same in every run of the sweep (as each
   run's config file and overrides resolve them): what tells its groups and seeds apart."""
+  from flax import traverse_util  # JAX, only when overrides are checked.
   flat = []
   for r in runs:
     try:
-      flat.append(_flat(json.loads(build_config(r).to_json())))
+      flat.append(traverse_util.flatten_dict(json.loads(build_config(r).to_json()), sep='.'))
     except Exception:  # A run that does not build: load_sweep names it next.
       continue
   keys = {k for f in flat for k in f}
   return {k for k in keys if len({repr(f.get(k, '<unset>')) for f in flat}) > 1} | {'seed'}
-
-
-def _flat(d, prefix=''):
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict):
-      out.update(_flat(v, f'{prefix}{k}.'))
-    else:
-      out[f'{prefix}{k}'] = v
-  return out
 
 
 def _refuse_varied_overrides(runs, overrides: dict, path: str) -> None:
