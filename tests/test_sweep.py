@@ -214,7 +214,9 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
     spec = 'configs/sweeps/questions.py' + (f':{variant}' if variant else '')
     runs_ = sweep_lib.load_sweep(spec)
     asked = sweep_lib.load_questions(spec, runs_)
-    assert len({r['seed'] for r in runs_}) == (2 if variant == 'smoke' else 5)
+    assert len({r['seed'] for r in runs_}) == {'smoke': 2, 'cpu': 7}.get(variant, 5)
+    if variant == 'cpu':  # Seeds 0 and 1 chose the learning rates; the other five answer.
+      assert all((q['seeds'], q['chose']) == ([2, 3, 4, 5, 6], [0, 1]) for q in asked)
     assert {q['id'] for q in asked} >= {'Q1a', 'Q1c', 'Q1b', 'Q3', 'Q3c', 'Q5'}
     if variant in ('', 'cpu', 'ladder'):
       size = {r['group']: results.model_size(sweep_lib.build_config(r))
@@ -230,6 +232,13 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   assert results.model_size(ladder['nin'])['params'] == 64_132
   assert all(c.num_epochs == 9.9 for c in ladder.values())
   # The learning-rate grid: every CPU group at each rate, two seeds, no questions.
+  # The rerun: the CPU rung's nin, seeds 0-4, with the cpu sweep's configs.
+  rerun = sweep_lib.load_sweep('configs/sweeps/questions.py:rerun')
+  assert sweep_lib.load_questions('configs/sweeps/questions.py:rerun', rerun) == []
+  cpu_nin = {r['seed']: sweep_lib.build_config(r).to_dict() for r in sweep_lib.load_sweep(
+      'configs/sweeps/questions.py:cpu') if r['group'] == 'nin'}
+  assert {r['seed']: sweep_lib.build_config(r).to_dict() for r in rerun} == {
+      s: c for s, c in cpu_nin.items() if s < 5}
   grid = sweep_lib.load_sweep('configs/sweeps/questions.py:lr_grid')
   assert sweep_lib.load_questions('configs/sweeps/questions.py:lr_grid', grid) == []
   assert len(grid) == 7 * 4 * 2 and {r['seed'] for r in grid} == {0, 1}

@@ -6,10 +6,16 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
 
   # The real-CIFAR CPU budget (docs/compare_cifar_cpu has one such run): NiN at an
   # eighth of its widths and the nets paired with it, 5 epochs of the fast protocol
-  # on all 45,000 training images, 5 seeds; about 100 minutes on 2 CPU cores.
+  # on all 45,000 training images, seeds 0-6: 49 runs, about 2 hours on 2 CPU cores
+  # (seeds 0 and 1 are the learning-rate grid's runs, which chose the rates: the
+  # questions are answered on seeds 2-6).
   python -m nin sweep configs/sweeps/questions.py:cpu --workdir runs/questions_cpu \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
   python -m nin report runs/questions_cpu
+
+  # The CPU rung's `nin` seeds 0-4 again, from the current commit: what a rerun moves.
+  python -m nin sweep configs/sweeps/questions.py:rerun --workdir runs/questions_rerun \
+      --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 
   # The budget ladder's second rung: NiN and the nets paired with it at a quarter of
   # their widths, the fast protocol's own 9.9 epochs, 45,000 images, 5 seeds (a NiN run
@@ -98,6 +104,10 @@ QUESTIONS = (
 )
 CPU_QUESTIONS = ('Q1a', 'Q1c', 'Q1b', 'Q3', 'Q3c', 'Q5')
 SEEDS = (0, 1, 2, 3, 4)
+# The CPU rung's seeds 0 and 1 are the learning-rate grid's runs (LR_GRID_SEEDS): they chose
+# each group's rate, so its questions are answered on the five seeds that chose nothing.
+CPU_SEEDS = (0, 1, 2, 3, 4, 5, 6)
+CPU_ANSWER_SEEDS = (2, 3, 4, 5, 6)
 
 # The CPU budget: NiN at an eighth of its widths (17,244 parameters, 5.10 M mult-adds
 # per image); the 3x3 net at widths 12/24/40 (5.35 M mult-adds, 5% more); 5 epochs of
@@ -143,25 +153,32 @@ LEARNING_RATES = {
     'plain_params': 1.5,
     'nin_dropout': 1.5,
 }
-VARIANTS = ('', 'cpu', 'ladder', 'lr_grid', 'smoke')
+# The rerun: the CPU rung's `nin` group, seeds 0-4, trained again from a later commit with
+# the same configs, so that its runs and the committed ones differ in nothing but when (and
+# from which code) they ran: how far a rerun alone moves a result (5 runs, about 25 minutes on
+# 2 CPU cores). Its folder sits beside the rung's; `results.reruns` pairs them.
+RERUN_GROUP = 'nin'
+VARIANTS = ('', 'cpu', 'ladder', 'lr_grid', 'rerun', 'smoke')
 
 
 def check_variant(arg):
   """The variant `arg` names ('' for none); this file's and configs/sweeps/precision.py's."""
   variant = arg or ''
   if variant not in VARIANTS:
-    raise ValueError(f'Unknown sweep variant {variant!r}; valid: cpu, ladder, lr_grid, smoke '
+    raise ValueError(f'Unknown sweep variant {variant!r}; valid: cpu, ladder, lr_grid, rerun, smoke '
                      f'(or none)')
   return variant
 
 
 def get_questions(arg=None):
-  """The questions this variant answers: [{'id', 'question', 'a', 'b'}] (the learning-rate
-  grid asks none: it chooses)."""
+  """The questions this variant answers: [{'id', 'question', 'a', 'b'}], with 'seeds' (the
+  seeds that answer) and 'chose' (those that chose the learning rates) where some seeds chose
+  (the learning-rate grid and the rerun ask none)."""
   variant = check_variant(arg)
-  if variant == 'lr_grid':
+  if variant in ('lr_grid', 'rerun'):
     return []
-  return [{'id': q, 'question': text, 'a': a, 'b': b} for q, text, a, b in QUESTIONS
+  seeds = {'seeds': list(CPU_ANSWER_SEEDS), 'chose': list(LR_GRID_SEEDS)} if variant == 'cpu' else {}
+  return [{'id': q, 'question': text, 'a': a, 'b': b, **seeds} for q, text, a, b in QUESTIONS
           if variant == '' or q in CPU_QUESTIONS]
 
 
@@ -173,7 +190,7 @@ def lr_group(group: str, lr: float) -> str:
 def _overrides(group, variant):
   config, overrides = GROUPS[group]
   overrides = dict(overrides)
-  if variant in ('cpu', 'lr_grid'):
+  if variant in ('cpu', 'lr_grid', 'rerun'):
     overrides.update(CPU_OVERRIDES)
     overrides.update(CPU_MODEL.get(group, {'model.width_divisor': 8}))
   elif variant == 'ladder':
@@ -182,16 +199,19 @@ def _overrides(group, variant):
   elif variant == 'smoke':
     config += ',digits'
     overrides.update({'num_train_steps': 3, 'eval_every_epochs': 1.0})
-  if group in LEARNING_RATES and variant in ('cpu', 'ladder'):
+  if group in LEARNING_RATES and variant in ('cpu', 'ladder', 'rerun'):
     overrides['optimizer.learning_rate'] = LEARNING_RATES[group]
   return config, overrides
 
 
 def get_sweep(arg=None):
   variant = check_variant(arg)
-  groups = list(dict.fromkeys(g for q in get_questions('cpu' if variant == 'lr_grid' else arg)
-                              for g in (q['a'], q['b'])))
+  groups = list(dict.fromkeys(g for q in get_questions(
+      'cpu' if variant in ('lr_grid', 'rerun') else arg) for g in (q['a'], q['b'])))
   runs = []
+  if variant == 'rerun':
+    return [{'group': RERUN_GROUP, 'seed': seed, 'config': _overrides(RERUN_GROUP, variant)[0],
+             'overrides': _overrides(RERUN_GROUP, variant)[1]} for seed in SEEDS]
   if variant == 'lr_grid':
     for seed in LR_GRID_SEEDS:
       for group in groups:
@@ -200,7 +220,7 @@ def get_sweep(arg=None):
           runs.append({'group': lr_group(group, lr), 'seed': seed, 'config': config,
                        'overrides': {**overrides, 'optimizer.learning_rate': lr}})
     return runs
-  for seed in SEEDS[:2] if variant == 'smoke' else SEEDS:
+  for seed in SEEDS[:2] if variant == 'smoke' else CPU_SEEDS if variant == 'cpu' else SEEDS:
     for group in groups:
       config, overrides = _overrides(group, variant)
       runs.append({'group': group, 'seed': seed, 'config': config, 'overrides': overrides})
