@@ -232,6 +232,22 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   assert results.model_size(ladder['nin'])['params'] == 64_132
   assert all(c.num_epochs == 9.9 for c in ladder.values())
   # The learning-rate grid: every CPU group at each rate, two seeds, no questions.
+  # The ladder's grid: each group at half, once and twice its rate, the ladder's configs
+  # otherwise, so that its runs at the chosen rate are the ladder's seeds 0 and 1.
+  spec = 'configs/sweeps/questions.py:ladder_lr_grid'
+  ladder_grid = sweep_lib.load_sweep(spec)
+  assert sweep_lib.load_questions(spec, ladder_grid) == [] and len(ladder_grid) == 7 * 3 * 2
+  ladder_runs = {(r['group'], r['seed']): sweep_lib.build_config(r).to_dict()
+                 for r in sweep_lib.load_sweep('configs/sweeps/questions.py:ladder')}
+  rates = {}
+  for r in ladder_grid:
+    config = sweep_lib.build_config(r)
+    group = r['group'].split('@')[0]
+    rates.setdefault(group, set()).add(config.optimizer.learning_rate)
+    if config.optimizer.learning_rate == ladder_runs[group, r['seed']]['optimizer'][
+        'learning_rate']:
+      assert config.to_dict() == ladder_runs[group, r['seed']], r
+  assert rates['nin'] == {0.375, 0.75, 1.5} and rates['plain_matched'] == {0.75, 1.5, 3.0}
   # The rerun: the CPU rung's nin, seeds 0-4, with the cpu sweep's configs.
   rerun = sweep_lib.load_sweep('configs/sweeps/questions.py:rerun')
   assert sweep_lib.load_questions('configs/sweeps/questions.py:rerun', rerun) == []

@@ -31,6 +31,13 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
   python -m nin sweep configs/sweeps/questions.py:lr_grid --workdir runs/questions_lr \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 
+  # The peak learning rates at the ladder's own budget: each group at half, once and twice
+  # the rate the CPU grid chose for it (LADDER_LR_STEPS), 2 seeds. The runs at the chosen rate
+  # are the ladder's seeds 0 and 1 (the same configs: copy them in); the other 28 take about
+  # 7.5 hours on 2 CPU cores. `python -m nin report runs/questions_ladder_lr` names the best.
+  python -m nin sweep configs/sweeps/questions.py:ladder_lr_grid --workdir runs/questions_ladder_lr \
+      --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
+
   # A few steps of each run on synthetic data (tests):
   python -m nin sweep configs/sweeps/questions.py:smoke --workdir runs/questions_smoke
 
@@ -153,19 +160,26 @@ LEARNING_RATES = {
     'plain_params': 1.5,
     'nin_dropout': 1.5,
 }
+# The ladder's grid: each group at these multiples of its rate in LEARNING_RATES (one doubling
+# either side), on the grid's seeds; groups in the order of the questions they decide most
+# (Q3's pair first: its answer at the ladder was the one the CPU rates left in doubt).
+LADDER_LR_STEPS = (0.5, 1.0, 2.0)
+LADDER_LR_ORDER = ('plain_matched', 'nin', 'plain_params', 'nin_relu_only_matched',
+                   'nin_relu_only_params', 'nin_linear_1x1', 'nin_dropout')
 # The rerun: the CPU rung's `nin` group, seeds 0-4, trained again from a later commit with
 # the same configs, so that its runs and the committed ones differ in nothing but when (and
 # from which code) they ran: how far a rerun alone moves a result (5 runs, about 25 minutes on
 # 2 CPU cores). Its folder sits beside the rung's; `results.reruns` pairs them.
 RERUN_GROUP = 'nin'
-VARIANTS = ('', 'cpu', 'ladder', 'lr_grid', 'rerun', 'smoke')
+VARIANTS = ('', 'cpu', 'ladder', 'lr_grid', 'ladder_lr_grid', 'rerun', 'smoke')
 
 
 def check_variant(arg):
   """The variant `arg` names ('' for none); this file's and configs/sweeps/precision.py's."""
   variant = arg or ''
   if variant not in VARIANTS:
-    raise ValueError(f'Unknown sweep variant {variant!r}; valid: cpu, ladder, lr_grid, rerun, smoke '
+    raise ValueError(f'Unknown sweep variant {variant!r}; valid: cpu, ladder, lr_grid, '
+                     f'ladder_lr_grid, rerun, smoke '
                      f'(or none)')
   return variant
 
@@ -175,7 +189,7 @@ def get_questions(arg=None):
   seeds that answer) and 'chose' (those that chose the learning rates) where some seeds chose
   (the learning-rate grid and the rerun ask none)."""
   variant = check_variant(arg)
-  if variant in ('lr_grid', 'rerun'):
+  if variant in ('lr_grid', 'ladder_lr_grid', 'rerun'):
     return []
   seeds = {'seeds': list(CPU_ANSWER_SEEDS), 'chose': list(LR_GRID_SEEDS)} if variant == 'cpu' else {}
   return [{'id': q, 'question': text, 'a': a, 'b': b, **seeds} for q, text, a, b in QUESTIONS
@@ -193,7 +207,7 @@ def _overrides(group, variant):
   if variant in ('cpu', 'lr_grid', 'rerun'):
     overrides.update(CPU_OVERRIDES)
     overrides.update(CPU_MODEL.get(group, {'model.width_divisor': 8}))
-  elif variant == 'ladder':
+  elif variant in ('ladder', 'ladder_lr_grid'):
     overrides.update(LADDER_OVERRIDES)
     overrides.update(LADDER_MODEL.get(group, {'model.width_divisor': 4}))
   elif variant == 'smoke':
@@ -212,6 +226,15 @@ def get_sweep(arg=None):
   if variant == 'rerun':
     return [{'group': RERUN_GROUP, 'seed': seed, 'config': _overrides(RERUN_GROUP, variant)[0],
              'overrides': _overrides(RERUN_GROUP, variant)[1]} for seed in SEEDS]
+  if variant == 'ladder_lr_grid':
+    for group in LADDER_LR_ORDER:
+      for step in LADDER_LR_STEPS:
+        for seed in LR_GRID_SEEDS:
+          lr = LEARNING_RATES[group] * step
+          config, overrides = _overrides(group, variant)
+          runs.append({'group': lr_group(group, lr), 'seed': seed, 'config': config,
+                       'overrides': {**overrides, 'optimizer.learning_rate': lr}})
+    return runs
   if variant == 'lr_grid':
     for seed in LR_GRID_SEEDS:
       for group in groups:
