@@ -238,7 +238,8 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   ladder_grid = sweep_lib.load_sweep(spec)
   assert sweep_lib.load_questions(spec, ladder_grid) == [] and len(ladder_grid) == 7 * 3 * 2
   ladder_runs = {(r['group'], r['seed']): sweep_lib.build_config(r).to_dict()
-                 for r in sweep_lib.load_sweep('configs/sweeps/questions.py:ladder')}
+                 for r in sweep_lib.load_sweep('configs/sweeps/questions.py:ladder')
+                 if r['seed'] in (0, 1)}
   rates = {}
   for r in ladder_grid:
     config = sweep_lib.build_config(r)
@@ -248,6 +249,23 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
         'learning_rate']:
       assert config.to_dict() == ladder_runs[group, r['seed']], r
   assert rates['nin'] == {0.375, 0.75, 1.5} and rates['plain_matched'] == {0.75, 1.5, 3.0}
+  # The corner: the CPU rung's nets for the ladder's 9.9 epochs, its grid around the CPU
+  # rates; the corner itself refuses to train before its grid has chosen.
+  spec = 'configs/sweeps/questions.py:corner_lr_grid'
+  corner_grid = sweep_lib.load_sweep(spec)
+  assert sweep_lib.load_questions(spec, corner_grid) == [] and len(corner_grid) == 5 * 3 * 2
+  cpu_models = {r['group']: sweep_lib.build_config(r).model.to_dict() for r in sweep_lib.load_sweep(
+      'configs/sweeps/questions.py:cpu') if r['seed'] == 0}
+  for r in corner_grid[::2]:
+    config = sweep_lib.build_config(r)
+    assert config.num_epochs == 9.9 and config.eval_every_epochs == 0.5
+    assert config.model.to_dict() == cpu_models[r['group'].split('@')[0]], r['group']
+  assert {r['group'].split('@')[0] for r in corner_grid} == {
+      'nin', 'nin_relu_only_matched', 'nin_linear_1x1', 'plain_matched', 'plain_params'}
+  import pytest
+  from nin.errors import ConfigError
+  with pytest.raises(ConfigError, match='CORNER_LEARNING_RATES does not name them all yet'):
+    sweep_lib.load_sweep('configs/sweeps/questions.py:corner')
   # The rerun: the CPU rung's nin, seeds 0-4, with the cpu sweep's configs.
   rerun = sweep_lib.load_sweep('configs/sweeps/questions.py:rerun')
   assert sweep_lib.load_questions('configs/sweeps/questions.py:rerun', rerun) == []

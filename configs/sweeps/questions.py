@@ -38,6 +38,16 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
   python -m nin sweep configs/sweeps/questions.py:ladder_lr_grid --workdir runs/questions_ladder_lr \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 
+  # Width apart from epochs: the corner the two rungs leave out, NiN at an eighth of its
+  # widths (as the CPU rung) for the ladder's 9.9 epochs, the groups of Q1a, Q1b, Q3 and Q3c.
+  # First its own grid (half, once and twice each group's CPU rate, 2 seeds: 30 runs, about
+  # 2 hours on 2 CPU cores), whose choices go into CORNER_LEARNING_RATES; then seeds 0-6 at
+  # those rates (seeds 0 and 1 are the grid's runs; the 25 of seeds 2-6 answer, about 1.7 hours).
+  python -m nin sweep configs/sweeps/questions.py:corner_lr_grid --workdir runs/questions_corner_lr \
+      --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
+  python -m nin sweep configs/sweeps/questions.py:corner --workdir runs/questions_corner \
+      --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
+
   # A few steps of each run on synthetic data (tests):
   python -m nin sweep configs/sweeps/questions.py:smoke --workdir runs/questions_smoke
 
@@ -166,21 +176,28 @@ LEARNING_RATES = {
 LADDER_LR_STEPS = (0.5, 1.0, 2.0)
 LADDER_LR_ORDER = ('plain_matched', 'nin', 'plain_params', 'nin_relu_only_matched',
                    'nin_relu_only_params', 'nin_linear_1x1', 'nin_dropout')
+# The corner: the CPU rung's nets (CPU_MODEL, an eighth of NiN's widths) for the ladder's 9.9
+# epochs, so that budgets.md can say per question whether width or training length moved its
+# answer. It asks the questions whose answers moved or grew between the rungs.
+CORNER_QUESTIONS = ('Q1a', 'Q1b', 'Q3', 'Q3c')
+# Chosen on validation by the corner's own grid (`corner_lr_grid`); empty until it has run,
+# and the corner sweep refuses to train at rates nobody chose for it.
+CORNER_LEARNING_RATES = {}
 # The rerun: the CPU rung's `nin` group, seeds 0-4, trained again from a later commit with
 # the same configs, so that its runs and the committed ones differ in nothing but when (and
 # from which code) they ran: how far a rerun alone moves a result (5 runs, about 25 minutes on
 # 2 CPU cores). Its folder sits beside the rung's; `results.reruns` pairs them.
 RERUN_GROUP = 'nin'
-VARIANTS = ('', 'cpu', 'ladder', 'lr_grid', 'ladder_lr_grid', 'rerun', 'smoke')
+VARIANTS = ('', 'cpu', 'ladder', 'lr_grid', 'ladder_lr_grid', 'corner', 'corner_lr_grid',
+            'rerun', 'smoke')
 
 
 def check_variant(arg):
   """The variant `arg` names ('' for none); this file's and configs/sweeps/precision.py's."""
   variant = arg or ''
   if variant not in VARIANTS:
-    raise ValueError(f'Unknown sweep variant {variant!r}; valid: cpu, ladder, lr_grid, '
-                     f'ladder_lr_grid, rerun, smoke '
-                     f'(or none)')
+    raise ValueError(f'Unknown sweep variant {variant!r}; valid: '
+                     f'{", ".join(v for v in VARIANTS if v)} (or none)')
   return variant
 
 
@@ -189,11 +206,13 @@ def get_questions(arg=None):
   seeds that answer) and 'chose' (those that chose the learning rates) where some seeds chose
   (the learning-rate grid and the rerun ask none)."""
   variant = check_variant(arg)
-  if variant in ('lr_grid', 'ladder_lr_grid', 'rerun'):
+  if variant in ('lr_grid', 'ladder_lr_grid', 'corner_lr_grid', 'rerun'):
     return []
-  seeds = {'seeds': list(CPU_ANSWER_SEEDS), 'chose': list(LR_GRID_SEEDS)} if variant == 'cpu' else {}
+  seeds = ({'seeds': list(CPU_ANSWER_SEEDS), 'chose': list(LR_GRID_SEEDS)}
+           if variant in ('cpu', 'corner') else {})
+  asked = CORNER_QUESTIONS if variant == 'corner' else CPU_QUESTIONS
   return [{'id': q, 'question': text, 'a': a, 'b': b, **seeds} for q, text, a, b in QUESTIONS
-          if variant == '' or q in CPU_QUESTIONS]
+          if variant == '' or q in asked]
 
 
 def lr_group(group: str, lr: float) -> str:
@@ -207,6 +226,9 @@ def _overrides(group, variant):
   if variant in ('cpu', 'lr_grid', 'rerun'):
     overrides.update(CPU_OVERRIDES)
     overrides.update(CPU_MODEL.get(group, {'model.width_divisor': 8}))
+  elif variant in ('corner', 'corner_lr_grid'):
+    overrides.update(LADDER_OVERRIDES)
+    overrides.update(CPU_MODEL.get(group, {'model.width_divisor': 8}))
   elif variant in ('ladder', 'ladder_lr_grid'):
     overrides.update(LADDER_OVERRIDES)
     overrides.update(LADDER_MODEL.get(group, {'model.width_divisor': 4}))
@@ -215,19 +237,26 @@ def _overrides(group, variant):
     overrides.update({'num_train_steps': 3, 'eval_every_epochs': 1.0})
   if group in LEARNING_RATES and variant in ('cpu', 'ladder', 'rerun'):
     overrides['optimizer.learning_rate'] = LEARNING_RATES[group]
+  if variant == 'corner':
+    overrides['optimizer.learning_rate'] = CORNER_LEARNING_RATES[group]
   return config, overrides
 
 
 def get_sweep(arg=None):
   variant = check_variant(arg)
-  groups = list(dict.fromkeys(g for q in get_questions(
-      'cpu' if variant in ('lr_grid', 'rerun') else arg) for g in (q['a'], q['b'])))
+  asks = {'lr_grid': 'cpu', 'rerun': 'cpu', 'ladder_lr_grid': 'ladder', 'corner_lr_grid': 'corner'}
+  groups = list(dict.fromkeys(g for q in get_questions(asks.get(variant, arg))
+                              for g in (q['a'], q['b'])))
   runs = []
   if variant == 'rerun':
     return [{'group': RERUN_GROUP, 'seed': seed, 'config': _overrides(RERUN_GROUP, variant)[0],
              'overrides': _overrides(RERUN_GROUP, variant)[1]} for seed in SEEDS]
-  if variant == 'ladder_lr_grid':
-    for group in LADDER_LR_ORDER:
+  if variant == 'corner' and set(CORNER_LEARNING_RATES) != set(groups):
+    raise ValueError('questions.py:corner trains each group at the rate its own grid chose, '
+                     'and CORNER_LEARNING_RATES does not name them all yet: run '
+                     'questions.py:corner_lr_grid and copy its report\'s choices in')
+  if variant in ('ladder_lr_grid', 'corner_lr_grid'):
+    for group in (g for g in LADDER_LR_ORDER if g in groups):
       for step in LADDER_LR_STEPS:
         for seed in LR_GRID_SEEDS:
           lr = LEARNING_RATES[group] * step
@@ -243,7 +272,8 @@ def get_sweep(arg=None):
           runs.append({'group': lr_group(group, lr), 'seed': seed, 'config': config,
                        'overrides': {**overrides, 'optimizer.learning_rate': lr}})
     return runs
-  for seed in SEEDS[:2] if variant == 'smoke' else CPU_SEEDS if variant == 'cpu' else SEEDS:
+  for seed in SEEDS[:2] if variant == 'smoke' else CPU_SEEDS if variant in ('cpu', 'corner') \
+      else SEEDS:
     for group in groups:
       config, overrides = _overrides(group, variant)
       runs.append({'group': group, 'seed': seed, 'config': config, 'overrides': overrides})
