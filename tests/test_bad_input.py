@@ -90,6 +90,11 @@ def test_verbosity_shows_the_whole_traceback(tmp_path):
 def test_a_report_on_a_folder_without_runs_writes_nothing(tmp_path):
   _one_line_exit_2(_tool('report', str(tmp_path)), 'holds no sweep')
   assert os.listdir(tmp_path) == []
+  _one_line_exit_2(_tool('report', str(tmp_path), f'--reruns={tmp_path / "gone"}'),
+                   f'--reruns {tmp_path / "gone"}: no such folder')
+  _one_line_exit_2(_tool('ladder', str(tmp_path), str(tmp_path), f'--reruns={tmp_path / "x"}'),
+                   f'--reruns {tmp_path / "x"}: no such folder')
+  assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize('args,message', [

@@ -118,10 +118,61 @@ def test_questions_are_answered_with_paired_intervals_and_a_verdict():
   assert 'p_holm' not in q3['test_accuracy']        # Its p = 1 only fills Holm's count.
   lines = questions.section([q1, q2, q3])
   assert ('| **Q1** a or b? | a | b | — / — (—) | — / — (—) | +4.67 [+3.23, +6.10] | 0.015 '
-          '| 3 of 3 | +5.67 [+4.23, +7.10] | 3 paired | a is ahead at this budget (a at 1/8 '
+          '| 3 of 3 | +5.67 [+4.23, +7.10] | 3 paired, r +1.00 | a is ahead at this budget (a at 1/8 '
           'width against b at 1/8 width, 5 epochs, 45,000 images) |') in lines, lines
   assert any('| **Q3** a or d? ' in line and '| +15.00 | — | — |' in line for line in lines)
   assert any('adjusted by Holm\'s method for the 3 questions' in line for line in lines)
+
+
+def test_a_question_is_answered_on_its_own_seeds_beside_the_rerun_spread():
+  """Seeds that chose a setting answer nothing; a finding under the largest rerun move says
+  so; where the seeds move the groups apart (r <= 0), the interval is Welch's."""
+  a = {0: 0.90, 1: 0.10, 2: 0.60, 3: 0.70, 4: 0.65, 5: 0.64}
+  b = {0: 0.10, 1: 0.90, 2: 0.55, 3: 0.66, 4: 0.60, 5: 0.57}  # Seeds 2-5: A - B 5, 4, 5, 7.
+  runs = ([_finished('a', s, v, v) for s, v in a.items()] +
+          [_finished('b', s, v, v) for s, v in b.items()])
+  asked = [{'id': 'Q1', 'question': 'a or b?', 'a': 'a', 'b': 'b', 'seeds': [2, 3, 4, 5],
+            'chose': [0, 1]}]
+  q1, = questions.answer(asked, runs, rows=[])
+  t = q1['test_accuracy']
+  assert t['paired'] and t['n'] == t['pairs'] == 4 and t['r'] > 0  # Seeds 0 and 1 left out.
+  assert t['mean'] == pytest.approx(0.0525) and q1['verdict'].startswith('a is ahead')
+  lines = questions.section([q1])
+  assert ('Answered on seeds 2, 3, 4 and 5 only: seeds 0 and 1 chose the learning rates, and '
+          'a run that chose a setting does not also judge it.') in lines
+  # A rerun moved one run by up to 6 points: the 5.25-point finding says it is smaller.
+  spread = {'pairs': 2, 'mean': 0.04, 'max': 0.06, 'folders': ['x']}
+  q1, = questions.answer(asked, runs, rows=[], reruns=spread)
+  assert q1['verdict'].endswith('; smaller than a rerun alone moved one run (up to 6.00 points)')
+  assert q1['ahead'] == 'a'
+  assert any(line.startswith('Rerun spread: 2 runs trained again with the same config and seed '
+                             'from another commit moved test accuracy by 4.00 points on average, '
+                             'at most 6.00 (x).') for line in questions.section([q1], spread))
+  # Seeds that move the groups apart: Welch's interval, over all values of each side.
+  c = {2: 0.56, 3: 0.53, 4: 0.58, 5: 0.57}
+  q2, = questions.answer([dict(asked[0], id='Q2', b='c')],
+                         runs + [_finished('c', s, v, v) for s, v in c.items()], rows=[])
+  t = q2['test_accuracy']
+  assert not t['paired'] and t['r'] < 0 and '4, Welch, r ' in questions._test(t)
+
+
+def test_the_rerun_spread_counts_each_run_once_and_only_reruns_from_another_commit(tmp_path):
+  def run(folder, seed, commit, test):
+    _fake_run(str(tmp_path / folder), 'nin', seed, [(10, test + 0.01)], {})
+    final_dir = tmp_path / folder / 'nin' / f'seed{seed}'
+    final = workdir_lib.read_final(str(final_dir))
+    workdir_lib.write_final(str(final_dir), dict(final, provenance={'commit': commit}))
+  run('grid', 0, 'aaaa111', 0.60)
+  run('rung', 0, 'aaaa111', 0.60)    # The grid's run, copied: one run, not a rerun.
+  run('rerun', 0, 'bbbb222', 0.62)   # Trained again from another commit: 2 points.
+  run('rerun', 1, 'bbbb222', 0.70)   # No earlier run of seed 1: nothing to pair.
+  run('rung', 1, 'cccc333', 0.695)   # ... now there is: 0.5 points.
+  pairs = results.reruns([str(tmp_path)])
+  assert sorted(round(100 * p['test'], 6) for p in pairs) == [0.5, 2.0]
+  spread = results.rerun_spread([str(tmp_path)])
+  assert (spread['pairs'], spread['mean'], spread['max']) == (2, pytest.approx(0.0125),
+                                                              pytest.approx(0.02))
+  assert results.rerun_spread([str(tmp_path / 'grid')]) is None
 
 
 def test_the_recipe_warning_names_dropout_when_it_differs():
@@ -136,14 +187,19 @@ def test_the_recipe_warning_names_dropout_when_it_differs():
 
 
 @pytest.mark.parametrize('folder', COMMITTED)
-def test_committed_reports_re_render_from_their_run_files(folder, tmp_path):
-  """Every figure of a committed report is read from the run files committed beside it."""
+def test_committed_reports_re_render_from_their_run_files(folder, tmp_path, monkeypatch):
+  """Every figure of a committed report is read from the run files committed beside it (and
+  the rerun spread from the folders its report.json names, relative to the repository)."""
   src = os.path.join(ROOT, folder)
   dst = tmp_path / os.path.basename(folder)
   shutil.copytree(src, dst, ignore=shutil.ignore_patterns('*.png', '*.md', 'report.json'))
   runs = [os.path.relpath(d, dst) for d, _, files in os.walk(dst) if workdir_lib.CONFIG_FILE in files]
   assert runs, f'{folder} ships no run files'
-  text = report.write_report(str(dst), figures=False)  # The text is what figures are read from.
+  with open(os.path.join(src, 'report.json')) as f:
+    spread = json.load(f).get('reruns')
+  monkeypatch.chdir(ROOT)
+  text = report.write_report(str(dst), figures=False,  # The text is what figures are read from.
+                             reruns=spread['folders'] if spread else ())
   with open(os.path.join(src, 'report.md')) as f:
     assert text == f.read()
 
@@ -231,7 +287,8 @@ def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):
   assert ladder.movement([small['Q2'], None]) == ('answered at fewer than two budgets: '
                                                   'nothing to compare yet')
   text = ladder.markdown(roots)
-  assert '| **Q1** a or b? (A: a, B: b) | +4.67 [+3.23, +6.10], p 0.01: a is ahead' in text
+  assert ('| **Q1** a or b? (A: a, B: b) | +4.67 [+3.23, +6.10], p 0.01, 3 paired, r +1.00: '
+          'a is ahead') in text, text
   assert text.split('\n\n## ')[0].rstrip().endswith('| a side is ahead at some budgets only |')
   # One evaluation per run: none can be judged for levelling off.
   assert f'| `{roots[0]}` | 9 | 0 of 0 | — |' in text, text
@@ -243,7 +300,7 @@ def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):
   with open(os.path.join(roots[1], 'sweep.json'), 'w') as f:
     json.dump(manifest, f)
   large = ladder.answers(roots[1])
-  assert (large['Q1']['seeds'], large['Q2']['seeds']) == ((3, 3), (3, 4))
+  assert (large['Q1']['progress'], large['Q2']['progress']) == ((3, 3), (3, 4))
   assert ladder.movement([small['Q1'], large['Q1']]) == (
       'the ranking moved: opposite sides are ahead at different budgets')
   assert ladder.movement([small['Q2'], large['Q2']]) == (
@@ -362,21 +419,89 @@ def test_the_rerun_spread_and_q3cs_seed_correlation_are_read_from_the_run_files(
   assert f'correlate at r = {r:.2f} over the 5 seeds' in flat
 
 
-def unused_seeds_table(root='docs/compare_cifar_cpu/questions', seeds=(2, 3, 4)) -> list:
-  """The CPU rung's answers on the seeds that chose no learning rate (the grid trained
-  seeds 0 and 1), Holm-adjusted over the six questions: a table of
-  docs/compare_cifar_cpu/README.md."""
+def _short(verdict: str) -> str:
+  """A verdict without its budget (the table's column names it)."""
+  head, _, tail = verdict.partition(' at this budget')
+  under = '; under the rerun spread' if 'smaller than a rerun alone' in tail else ''
+  return head + under
+
+
+def seed_sets_table(root='docs/compare_cifar_cpu/questions') -> list:
+  """The CPU rung's answers on seeds 0-4 (two of which chose the learning rates: the answer
+  committed before) against seeds 2-6 (none chose: the answer now), each Holm-adjusted over
+  the six questions and tested as the report tests: a table of docs/compare_cifar_cpu/README.md."""
   path = os.path.join(runs.ROOT, root)
-  kept = [r for r in results.collect(path) if r['seed'] in seeds]
-  answers = questions.answer(questions.load(path), kept, rows=[])
-  lines = ['| question | test: A - B [95%], seeds 2-4 | p (Holm) | verdict |', '|---|---:|---:|---|']
-  for a in answers:
-    t = a['test_accuracy']
-    lines.append(f"| {a['id']} | {questions._fmt_diff(t)} | {t['p_holm']:.2g} | "
-                 f"{a['verdict'].split(' at this budget')[0]} |")
+  every = results.collect(path)
+  asked = [{k: v for k, v in q.items() if k not in ('seeds', 'chose')}
+           for q in questions.load(path)]
+  before = questions.answer(asked, [r for r in every if r['seed'] in range(5)], rows=[])
+  now = questions.answer(questions.load(path), every, rows=[])
+  lines = ['| question | seeds 0-4 (0 and 1 chose) | verdict | seeds 2-6 (none chose) | verdict |',
+           '|---|---:|---|---:|---|']
+  for b, a in zip(before, now):
+    cells = [f"{questions._fmt_diff(x['test_accuracy'])}, {questions._test(x['test_accuracy'])} "
+             f"| {_short(x['verdict'])}" for x in (b, a)]
+    lines.append(f"| {a['id']} | " + ' | '.join(cells) + ' |')
   return lines
 
 
 def test_the_answers_on_unused_seeds_are_read_from_the_run_files():
   text = open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu/README.md')).read()
-  assert '\n'.join(unused_seeds_table()) in text
+  assert '\n'.join(seed_sets_table()) in text
+
+
+def answers_table(root='docs/compare_cifar_cpu/questions') -> list:
+  """docs/compare_cifar_cpu/README.md's table of the CPU rung's answers, read from the
+  committed report.json (the report's own figures) and the runs' configs (peak rates)."""
+  path = os.path.join(runs.ROOT, root)
+  with open(os.path.join(path, 'report.json')) as f:
+    answered = json.load(f)['questions']
+  rate = {r['group']: r['config'].optimizer.learning_rate for r in results.collect(path)}
+  lines = ['| question | A | B | parameters A / B | mult-adds A / B | peak LR A / B '
+           '| test accuracy, A - B [95%] | test | p (Holm) | won | verdict at this budget |',
+           '|---|---|---|---:|---:|---:|---:|---|---:|---:|---|']
+  for q in answered:
+    t = q['test_accuracy']
+    a, b = q['a_size'], q['b_size']
+    sizes = [f"{a['params']:,} / {b['params']:,} ({a['params'] / b['params']:.2f}x)",
+             f"{a['macs'] / 1e6:.2f} M / {b['macs'] / 1e6:.2f} M ({a['macs'] / b['macs']:.2f}x)"]
+    test = questions._test(t).split(' ', 1)[1].lstrip(', ')
+    lines.append(f"| **{q['id']}** {q['question']} | `{q['a']}` | `{q['b']}` | {sizes[0]} "
+                 f"| {sizes[1]} | {rate[q['a']]:g} / {rate[q['b']]:g} "
+                 f"| {questions._fmt_diff(t)} | {test} | {t['p_holm']:.2g} "
+                 f"| {t['a_won']} of {t['pairs']} | {_short(q['verdict'])} |")
+  return lines
+
+
+def test_the_answers_table_is_the_reports():
+  text = open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu/README.md')).read()
+  assert '\n'.join(answers_table()) in text
+
+
+def results_table() -> list:
+  """README's results: each question at both rungs, read from the rungs' report.json."""
+  by_rung = []
+  for rung in ('questions', 'ladder'):
+    with open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu', rung, 'report.json')) as f:
+      by_rung.append({q['id']: q for q in json.load(f)['questions']})
+  words = {'Q1a': "NiN's 1x1 + ReLU against a ReLU alone (matched widths)",
+           'Q1b': "the ReLU after NiN's 1x1 layers",
+           'Q3': 'NiN against a 3x3-only net at matched mult-adds',
+           'Q3c': 'NiN against a 3x3-only net at matched parameters',
+           'Q5': "dropout 0.5 between NiN's blocks"}
+  lines = ['| question | 1/8 width, 5 epochs | 1/4 width, 9.9 epochs | page |', '|---|---|---|---|']
+  for q, text in words.items():
+    cells = []
+    for rung in by_rung:
+      a = rung[q]
+      under = 'smaller than a rerun alone' in a['verdict']
+      cells.append(questions._fmt_diff(a['test_accuracy']) + (
+          ', not resolved' if not a['ahead'] else ', under the rerun spread' if under else ''))
+    lines.append(f'| {text} | ' + ' | '.join(cells) +
+                 ' | [budgets](docs/compare_cifar_cpu/budgets.md) |')
+  return lines
+
+
+def test_the_readme_results_are_the_reports():
+  text = open(os.path.join(runs.ROOT, 'README.md')).read()
+  assert '\n'.join(results_table()) in text

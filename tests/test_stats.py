@@ -36,6 +36,26 @@ def test_paired_difference_uses_the_per_seed_differences():
   assert not welch['paired'] and welch['low'] < 0 < welch['high']
 
 
+def test_seeds_pair_only_where_they_move_both_groups_together():
+  from scipy import stats as scipy_stats
+  a = {0: 0.60, 1: 0.70, 2: 0.65, 3: 0.62}
+  apart = {0: 0.66, 1: 0.55, 2: 0.60, 3: 0.63}    # Falls where A rises: r < 0.
+  together = {0: 0.55, 1: 0.66, 2: 0.61, 3: 0.57}  # Rises with A: r > 0.
+  d = stats.difference(a, apart)
+  assert not d['paired'] and d['r'] == pytest.approx(
+      scipy_stats.pearsonr(list(a.values()), list(apart.values()))[0]) and d['r'] < 0
+  assert d['p'] == pytest.approx(scipy_stats.ttest_ind(
+      list(a.values()), list(apart.values()), equal_var=False).pvalue)
+  assert (d['a_won'], d['pairs']) == (2, 4)
+  d = stats.difference(a, together)
+  assert d['paired'] and d['r'] > 0 and d['p'] == pytest.approx(scipy_stats.ttest_rel(
+      list(a.values()), list(together.values())).pvalue)
+  # Two common seeds always correlate perfectly: too few to judge, so they pair.
+  two = stats.difference({0: 0.6, 1: 0.7}, {0: 0.7, 1: 0.6})
+  assert two['paired'] and two['r'] is None
+  assert stats.seed_correlation({0: 1, 1: 1, 2: 1}, {0: 1, 1: 2, 2: 3}) is None  # A constant.
+
+
 def test_welch_difference_when_seeds_do_not_pair():
   d = stats.difference({0: 1.0, 1: 2.0, 2: 3.0}, {10: 2.0, 11: 4.0, 12: 6.0, 13: 8.0})
   # Variances of the means 1/3 and (20/3)/4; Welch-Satterthwaite dof 4.0755, t 2.7563;

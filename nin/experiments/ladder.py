@@ -1,6 +1,7 @@
 r"""The same questions answered at several budgets, side by side: does the ranking hold?
 
   python -m nin ladder runs/questions_cpu runs/questions_ladder > ladder.md
+  python -m nin ladder runs/questions_cpu runs/questions_ladder --reruns runs/questions_rerun
 
 Each folder is a sweep of the same questions (configs/sweeps/questions.py at one
 rung of its budget ladder). For every question, each budget's answer (nin.experiments.report
@@ -9,22 +10,29 @@ the verdict) stands in one row, and one sentence says whether the ranking moved
 between the rungs: the same side ahead at every budget, a side ahead at some
 budgets only, or opposite sides ahead (the ranking moved). A rung whose sweep has
 not finished answers with the seeds it has, and says so: its cell names the seeds,
-and the sentence is marked as not final. A second table says, per rung, how many
-runs levelled off and by how much the others still moved.
+and the sentence is marked as not final. With --reruns (folders of runs trained
+again), every cell stands beside the rerun spread, and a finding smaller than it
+says so. A second table says, per rung, how many runs levelled off and by how much
+the others still moved.
 """
+import os
+
+from absl import flags
 
 from nin.experiments import questions, results
 
 
-def answers(root: str) -> dict:
+def answers(root: str, reruns=None) -> dict:
   """{question id: answer} of the sweep in `root`, with the budget it was trained at and
-  'seeds': (finished, expected) runs of its less finished group."""
+  'progress': (finished, expected) runs of its less finished group (of the seeds that answer)."""
   runs = results.collect(root)
   rows = {r['group']: r for r in results.group_rows(runs)}
   out = {}
-  for a in questions.answer(questions.load(root), runs, list(rows.values())):
-    a['seeds'] = min(((rows[g]['finished'], rows[g]['expected']) for g in (a['a'], a['b'])
-                      if g in rows), key=lambda fe: fe[0] / max(fe[1], 1), default=(0, 0))
+  for a in questions.answer(questions.load(root), runs, list(rows.values()), reruns):
+    answering = [r for r in runs if 'seeds' not in a or r['seed'] in a['seeds']]
+    a['progress'] = min(((sum(r['status'] == 'finished' for r in answering if r['group'] == g),
+                          sum(r['group'] == g for r in answering)) for g in (a['a'], a['b'])
+                         if g in rows), key=lambda fe: fe[0] / max(fe[1], 1), default=(0, 0))
     out[a['id']] = a
   return out
 
@@ -50,7 +58,7 @@ def movement(rungs: list) -> str:
   else:
     text = 'the same side is ahead at every budget'
   unfinished = len(answered) < len(asked) or any(
-      a.get('seeds', (0, 0))[0] < a.get('seeds', (0, 0))[1] for a in answered)
+      a.get('progress', (0, 0))[0] < a.get('progress', (0, 0))[1] for a in answered)
   return text + (' (so far: a budget\'s runs have not all finished)' if unfinished else '')
 
 
@@ -83,13 +91,22 @@ def _levelling_lines(roots: list) -> list:
   return lines
 
 
-def markdown(roots: list) -> str:
-  per_root = [answers(r) for r in roots]
+def markdown(roots: list, reruns=()) -> str:
+  spread = results.rerun_spread(reruns) if reruns else None
+  per_root = [answers(r, spread) for r in roots]
   ids = list(dict.fromkeys(q for a in per_root for q in a))
   lines = ['# The questions across budgets', '',
            'Each cell: A - B in test accuracy points [95% interval], the Holm-adjusted p, '
-           'and the verdict, at the budget in its column (the budget each verdict names).', '',
-           '| question | ' + ' | '.join(f'`{r}`' for r in roots) + ' | across budgets |',
+           'the test (paired by seed where the seeds move both groups together, r > 0; '
+           'Welch\'s otherwise) and the verdict, at the budget in its column (the budget each '
+           'verdict names).', '']
+  for root, by_id in zip(roots, per_root):
+    said = questions.seeds_lines(list(by_id.values()))
+    lines += [f'- `{root}`: ' + (' '.join(said) if said else 'every finished seed answers.')]
+  lines += ['']
+  for extra in questions.rerun_lines(spread):
+    lines += [extra, '']
+  lines += ['| question | ' + ' | '.join(f'`{r}`' for r in roots) + ' | across budgets |',
            '|---|' + '---|' * len(roots) + '---|']
   for q in ids:
     cells, rungs = [], []
@@ -100,18 +117,29 @@ def markdown(roots: list) -> str:
         cells.append('—' if answer is None else answer['verdict'])
         continue
       t = answer['test_accuracy']
-      done, expected = answer.get('seeds', (0, 0))
+      done, expected = answer.get('progress', (0, 0))
       so_far = f' ({done} of {expected} seeds so far)' if done < expected else ''
       p = f", p {questions._fmt(t['p_holm'], '.2g')}" if 'p_holm' in t else ''
-      cells.append(f"{questions._fmt_diff(t)}{p}: {answer['verdict']}{so_far}")
+      cells.append(f"{questions._fmt_diff(t)}{p}, {questions._test(t)}: "
+                   f"{answer['verdict']}{so_far}")
     first = next(a for a in rungs if a is not None)
     lines.append(f"| **{q}** {first['question']} (A: {first['a']}, B: {first['b']}) | "
                  + ' | '.join(cells) + f' | {movement(rungs)} |')
   return '\n'.join(lines + _levelling_lines(roots)) + '\n'
 
 
+def define_flags():
+  flags.DEFINE_list('reruns', [], 'Folders holding runs trained again with the same config '
+                    'and seed from another commit: every answer stands beside how far such a '
+                    'rerun moved (nin.experiments.results.rerun_spread).')
+
+
 def main(argv):
   from absl import app
   if len(argv) < 3:
-    raise app.UsageError('Usage: python -m nin ladder SWEEP_DIR SWEEP_DIR [...]', 2)
-  print(markdown(argv[1:]), end='')
+    raise app.UsageError('Usage: python -m nin ladder SWEEP_DIR SWEEP_DIR [...] '
+                         '[--reruns DIR,DIR]', 2)
+  for folder in flags.FLAGS.reruns:
+    if not os.path.isdir(folder):
+      raise app.UsageError(f'--reruns {folder}: no such folder', 2)
+  print(markdown(argv[1:], flags.FLAGS.reruns), end='')

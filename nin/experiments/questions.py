@@ -2,10 +2,17 @@
 
 A sweep file may define `get_questions(arg)`: pairs of its groups, A and B, that
 differ in one thing (nin.launch.sweep keeps them in sweep.json). Each is answered from
-the finished runs: mean A minus mean B in accuracy, paired by seed (nin.experiments.stats),
-with its p-value adjusted for the report's other questions (Holm), and a verdict
-that names a side only when the interval excludes zero and the adjusted p is
-below 0.05, worded as holding at the budget the runs were trained at.
+the finished runs: mean A minus mean B in accuracy, paired by seed where pairing narrows
+the interval and Welch's otherwise (nin.experiments.stats), with its p-value adjusted for
+the report's other questions (Holm), and a verdict that names a side only when the
+interval excludes zero and the adjusted p is below 0.05, worded as holding at the budget
+the runs were trained at.
+
+A question may name the seeds that answer it ('seeds') and those that chose something
+for it ('chose', e.g. the learning-rate grid's seeds): it is then answered on its own
+seeds only, so that no run both chose a setting and judges it. Given the rerun spread
+(`results.rerun_spread`: how far the same run trained again moved), each finding smaller
+than the largest rerun move says so.
 """
 
 from nin import workdir
@@ -24,17 +31,19 @@ def load(root: str) -> list:
   return [] if manifest is None else manifest.get('questions', [])
 
 
-def answer(questions: list, runs: list, rows: list) -> list:
+def answer(questions: list, runs: list, rows: list, reruns=None) -> list:
   """Each question's difference A - B (test and validation accuracy) with its interval, its
   p-value adjusted for the report's other questions (Holm), the seeds each side won, and a
-  verdict bounded by the budget it was measured at."""
+  verdict bounded by the budget it was measured at (and, given `reruns`, the rerun spread
+  of `results.rerun_spread`, by what a rerun alone moves)."""
   by_group = {r['group']: r for r in rows}
   answers = []
   for q in questions:
     out = dict(q)
     values = {}
     for side in ('a', 'b'):
-      done = [r for r in runs if r['group'] == q[side] and r['status'] == 'finished']
+      done = [r for r in runs if r['group'] == q[side] and r['status'] == 'finished'
+              and ('seeds' not in q or r['seed'] in q['seeds'])]
       for key in ('test_accuracy', 'val_accuracy', 'test_accuracy_tta'):
         values[side, key] = {r['seed']: r['final'][key] for r in done
                              if r['final'].get(key) is not None}
@@ -63,6 +72,9 @@ def answer(questions: list, runs: list, rows: list) -> list:
     a['verdict'] = stats.verdict(a['test_accuracy'], a['a'], a['b'],
                                  a['test_accuracy'].get('p_holm') if len(answers) > 1 else None,
                                  a['budget'])
+    if reruns and ' is ahead' in a['verdict'] and abs(a['test_accuracy']['mean']) < reruns['max']:
+      a['verdict'] += (f"; smaller than a rerun alone moved one run (up to "
+                       f"{100 * reruns['max']:.2f} points)")
     # The side the verdict names ('a', 'b'), or None: what nin.experiments.ladder compares across budgets.
     a['ahead'] = (None if ' is ahead' not in a['verdict']
                   else 'a' if a['test_accuracy']['low'] > 0 else 'b')
@@ -129,15 +141,51 @@ def _fmt_diff(d) -> str:
   return f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
 
 
-def section(answers: list) -> list:
+def _seeds(seeds) -> str:
+  return ', '.join(str(s) for s in seeds[:-1]) + ' and ' + str(seeds[-1]) if len(seeds) > 1 \
+      else str(seeds[0])
+
+
+def _test(t) -> str:
+  """The seeds column: how many, the test, and the correlation that chose it."""
+  r = '' if t.get('r') is None else f", r {t['r']:+.2f}"
+  return f"{t['n']} paired{r}" if t['paired'] else f"{t['n']}, Welch{r}"
+
+
+def seeds_lines(answers: list) -> list:
+  """Which seeds answered the questions, and which chose a setting and so answer nothing."""
+  lines = []
+  for seeds, chose in dict.fromkeys((tuple(q['seeds']), tuple(q.get('chose', ())))
+                                    for q in answers if q.get('seeds')):
+    ids = [q['id'] for q in answers if tuple(q.get('seeds', ())) == seeds]
+    whose = '' if len(ids) == len(answers) else f" ({', '.join(ids)})"
+    lines.append(f'Answered on seeds {_seeds(seeds)} only{whose}' + (
+        f': seeds {_seeds(chose)} chose the learning rates, and a run that chose a setting '
+        f'does not also judge it.' if chose else '.'))
+  return lines
+
+
+def rerun_lines(reruns) -> list:
+  if not reruns:
+    return []
+  return [f"Rerun spread: {reruns['pairs']} runs trained again with the same config and seed "
+          f"from another commit moved test accuracy by {100 * reruns['mean']:.2f} points on "
+          f"average, at most {100 * reruns['max']:.2f} ({', '.join(reruns['folders'])}). "
+          f"A verdict's interval is over seeds at one commit and does not hold this spread: a "
+          f"finding smaller than the largest move says so."]
+
+
+def section(answers: list, reruns=None) -> list:
   if not answers:
     return []
   tta = any('test_accuracy_tta' in q for q in answers)
   lines = ['## Questions', '',
            'Each question compares two groups, A and B, that differ in one thing. The difference '
-           'is mean A minus mean B in accuracy points with its 95% interval, paired by seed '
-           '(Student\'s t over the per-seed differences; Welch\'s interval where the seeds do '
-           'not pair). ' + (
+           'is mean A minus mean B in accuracy points with its 95% interval: paired by seed '
+           '(Student\'s t over the per-seed differences) where the two groups\' runs of one seed '
+           'move together (their correlation over the seeds r > 0, so that pairing narrows the '
+           'interval), Welch\'s unpaired interval where they do not (r <= 0) or the seeds do '
+           'not pair; the seeds column names the test and r. ' + (
                'p: its two-sided p-value, adjusted by Holm\'s method for the '
                f'{len(answers)} questions of this report (the chance of any false finding '
                'among them stays under 5%). A verdict names a side only when the test interval '
@@ -146,7 +194,10 @@ def section(answers: list) -> list:
                'a side only when the test interval excludes zero') +
            ', and holds at the budget it names: another width, schedule or data size may rank '
            'the nets otherwise. Won: the seeds on which A scored above B, of the pairs.'
-           + (' TTA: the same difference with test-time augmentation.' if tta else ''), '',
+           + (' TTA: the same difference with test-time augmentation.' if tta else ''), '']
+  for extra in seeds_lines(answers) + rerun_lines(reruns):
+    lines += [extra, '']
+  lines += [
            '| question | A | B | params A / B | mult-adds A / B | test: A - B [95%] | p (Holm) '
            '| won |' + (' test, TTA: A - B [95%] |' if tta else '')
            + ' validation: A - B [95%] | seeds | verdict |',
@@ -158,8 +209,8 @@ def section(answers: list) -> list:
     test, val = (_fmt_diff(q[k]) if k in q else '—' for k in ('test_accuracy', 'val_accuracy'))
     t = q.get('test_accuracy', {})
     p = _fmt(t.get('p_holm', t.get('p')), '.2g')
-    won = f"{t['a_won']} of {t['n']}" if 'a_won' in t else '—'
-    n = f"{t['n']}{' paired' if t['paired'] else ''}" if t else '—'
+    won = f"{t['a_won']} of {t['pairs']}" if 'a_won' in t else '—'
+    n = _test(t) if t else '—'
     with_tta = (f" {_fmt_diff(q['test_accuracy_tta']) if 'test_accuracy_tta' in q else '—'} |"
                 if tta else '')
     lines.append(f"| **{q['id']}** {q['question']} | {q['a']} | {q['b']} | {sizes[0]} "

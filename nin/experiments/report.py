@@ -1,10 +1,13 @@
 r"""A Markdown report and plots from a sweep's workdirs.
 
   python -m nin report runs/compare            # writes runs/compare/report.md and *.png
+  python -m nin report runs/questions_cpu --reruns runs/questions_cpu,runs/questions_rerun
 
 When the sweep file asked questions (`get_questions`, kept in sweep.json),
 the report opens with them: each the difference of two groups' mean accuracy,
-paired by seed, with its 95% interval, Holm-adjusted p and verdict (nin.experiments.questions).
+paired by seed where that narrows it (Welch's otherwise), with its 95% interval,
+Holm-adjusted p and verdict (nin.experiments.questions), on the seeds the question
+names; with --reruns, beside how far the same run trained again moved.
 This module renders; what it renders is read by nin.experiments.results (the runs' files, per
 run and per group), nin.experiments.recipe (the recipe columns) and nin.experiments.questions.
 
@@ -29,6 +32,8 @@ reached each threshold (mean over the seeds that reached it).
 """
 import json
 import os
+
+from absl import flags
 
 from nin.experiments import plots, questions, recipe, results, stats
 from nin import workdir
@@ -96,7 +101,7 @@ def _fmt(v, spec):
   return '—' if v is None else format(v, spec)
 
 
-def markdown(root: str, runs: list, rows: list, answers=()) -> str:
+def markdown(root: str, runs: list, rows: list, answers=(), reruns=None) -> str:
   finished = [r for r in runs if r['status'] == 'finished']
   devices = sorted({f"{r['final']['devices']} x {r['final']['device_kind']} "
                     f"({r['final']['platform']})" for r in finished})
@@ -125,7 +130,7 @@ def markdown(root: str, runs: list, rows: list, answers=()) -> str:
             '- Model choices use the validation split (held out of the training split); '
             'the test split is evaluated once, at the end of each run.',
             '']
-  lines += questions.section(answers)
+  lines += questions.section(answers, reruns)
   lines += questions.learning_rate_section(questions.chosen_learning_rates(rows))
   lines += ['## Groups', '',
             '| group | model | params | effective params | mult-adds | params, mult-adds vs '
@@ -209,8 +214,10 @@ def _predictions_section(finished) -> list:
   return lines
 
 
-def write_report(root: str, figures: bool = True) -> str:
-  """Writes root/report.md, report.json and (with `figures`) its plots; returns the Markdown."""
+def write_report(root: str, figures: bool = True, reruns=()) -> str:
+  """Writes root/report.md, report.json and (with `figures`) its plots; returns the Markdown.
+  `reruns`: folders whose runs trained again (`results.rerun_spread`), to set every answer
+  beside what a rerun alone moves."""
   if not os.path.isdir(root):
     raise FileNotFoundError(f'No sweep folder {root!r}')
   runs = results.collect(root)
@@ -218,8 +225,9 @@ def write_report(root: str, figures: bool = True) -> str:
     raise FileNotFoundError(f'{root!r} holds no sweep: no {workdir.SWEEP_FILE} and no '
                             f'<group>/seed<k> run folders')
   rows = results.group_rows(runs)
-  answers = questions.answer(questions.load(root), runs, rows)
-  text = markdown(root, runs, rows, answers)
+  spread = results.rerun_spread(reruns) if reruns else None
+  answers = questions.answer(questions.load(root), runs, rows, spread)
+  text = markdown(root, runs, rows, answers, spread)
   workdir.check_writable(root, 'the sweep folder', files=workdir.REPORT_FILES,
                          folders=(plots.CURVES,))
   if figures:
@@ -229,17 +237,22 @@ def write_report(root: str, figures: bool = True) -> str:
         plots.plot_run(r['dir'], os.path.join(root, plots.curve_file(r)), title=r['name'])
   workdir.write_atomically(os.path.join(root, workdir.REPORT_FILES[0]), text)
   workdir.write_atomically(os.path.join(root, workdir.REPORT_FILES[1]), json.dumps(
-      {'groups': rows, 'questions': answers,
+      {'groups': rows, 'questions': answers, 'reruns': spread,
        'learning_rates': questions.chosen_learning_rates(rows)}, indent=1))
   return text
 
 
 def define_flags():
-  """No flags: the sweep folder is the one argument."""
+  flags.DEFINE_list('reruns', [], 'Folders holding runs trained again with the same config '
+                    'and seed from another commit (they may include the sweep folder): the '
+                    'report sets each answer beside how far such a rerun moved.')
 
 
 def main(argv):
   from absl import app
   if len(argv) != 2:
-    raise app.UsageError('Usage: python -m nin report SWEEP_WORKDIR', 2)
-  print(write_report(argv[1]))
+    raise app.UsageError('Usage: python -m nin report SWEEP_WORKDIR [--reruns DIR,DIR]', 2)
+  for folder in flags.FLAGS.reruns:
+    if not os.path.isdir(folder):
+      raise app.UsageError(f'--reruns {folder}: no such folder', 2)
+  print(write_report(argv[1], reruns=flags.FLAGS.reruns))

@@ -178,7 +178,11 @@ def reruns(folders) -> list:
         if key in config.dataset:
           config.dataset[key] = ''
       commit = (final.get('provenance') or {}).get('commit')
-      seen.setdefault(workdir.config_to_json(config), []).append((d, commit, final))
+      entries = seen.setdefault(workdir.config_to_json(config), [])
+      # A copy of one run committed in two folders (a grid's run reused by a sweep) is one run.
+      if not any(c == commit and f['test_accuracy'] == final['test_accuracy']
+                 and f['val_accuracy'] == final['val_accuracy'] for _, c, f in entries):
+        entries.append((d, commit, final))
   pairs = []
   for entries in seen.values():
     for i, (d1, c1, f1) in enumerate(entries):
@@ -188,3 +192,15 @@ def reruns(folders) -> list:
                         'test': abs(f1['test_accuracy'] - f2['test_accuracy']),
                         'val': abs(f1['val_accuracy'] - f2['val_accuracy'])})
   return pairs
+
+
+def rerun_spread(folders) -> dict | None:
+  """How far a rerun alone moved test accuracy, over the `reruns` pairs found under
+  `folders`: {'pairs', 'mean', 'max' (of |difference|, accuracy 0-1), 'folders'}; None
+  when they hold no rerun. What a verdict's interval over seeds at one commit leaves out."""
+  pairs = reruns(folders)
+  if not pairs:
+    return None
+  moved = [p['test'] for p in pairs]
+  return {'pairs': len(pairs), 'mean': float(np.mean(moved)), 'max': float(max(moved)),
+          'folders': [os.path.normpath(f) for f in folders]}

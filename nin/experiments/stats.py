@@ -5,10 +5,12 @@ uncertain, and so is the difference between two groups. A difference is a
 finding only when its 95% interval excludes zero (`verdict`).
 
 - `mean_interval`: Student's t interval of a mean over seeds.
-- `difference`: the difference of two groups' means, paired by seed where the
-  groups share seeds (each seed fixes the initialisation and data order of its
-  runs, so the paired differences cancel what the seed does to both), Welch's
-  interval otherwise; with its two-sided p-value, and the seeds on which A beat B.
+- `difference`: the difference of two groups' means, paired by seed where pairing
+  narrows it (a seed fixes the data order of both groups' runs; where their
+  accuracies move together over the seeds, r > 0, the per-seed differences cancel
+  what the seed does to both), Welch's unpaired interval otherwise (r <= 0: the
+  differences then vary at least as much as the groups, or the seeds do not pair);
+  with its two-sided p-value, the test used and why, and the seeds on which A beat B.
 - `holm`: p-values adjusted for asking several questions of one report (Holm's
   step-down method: the chance of any false finding among them stays under 5%).
 - `binomial_se`: the sampling error of one run's accuracy on a finite test set.
@@ -40,28 +42,48 @@ def mean_interval(values, level: float = LEVEL) -> dict:
   return {'mean': mean, 'half_width': half, 'low': mean - half, 'high': mean + half, 'n': int(a.size)}
 
 
+def seed_correlation(a_by_seed: dict, b_by_seed: dict):
+  """Pearson's r of A's and B's values over the seeds both have: positive when a seed moves
+  both groups' runs the same way, which is when pairing by seed narrows an interval (the
+  variance of a difference is var A + var B - 2 cov). None under 3 common seeds (two points
+  always correlate perfectly) or where one side does not vary."""
+  common = sorted(set(a_by_seed) & set(b_by_seed))
+  a = np.array([a_by_seed[s] for s in common], float)
+  b = np.array([b_by_seed[s] for s in common], float)
+  if len(common) < 3 or a.std() == 0 or b.std() == 0:
+    return None
+  return float(np.corrcoef(a, b)[0, 1])
+
+
 def difference(a_by_seed: dict, b_by_seed: dict, level: float = LEVEL) -> dict:
   """The mean of A minus the mean of B with its interval.
 
-  Paired over the seeds both groups finished when there are at least two of
-  them ('paired': True, 'n' pairs); otherwise Welch's unequal-variance interval
-  over all values of each ('paired': False). 'low'/'high' are None when no
-  interval can be formed (fewer than two values on a side).
+  Paired over the seeds both groups finished ('paired': True, 'n' pairs) when there are
+  at least two and pairing narrows the interval: their values correlate positively over
+  the common seeds ('r' > 0), or there are too few to tell (2, 'r' None). Otherwise
+  Welch's unequal-variance interval over all values of each ('paired': False): where
+  r <= 0 the per-seed differences vary at least as much as the groups themselves, so
+  pairing would only cost degrees of freedom. 'low'/'high' are None when no interval can
+  be formed (fewer than two values on a side). 'a_won'/'b_won': the common seeds on which
+  each side scored higher, of 'pairs'.
   """
   common = sorted(set(a_by_seed) & set(b_by_seed))
-  if len(common) >= 2:
-    diffs = [a_by_seed[s] - b_by_seed[s] for s in common]
+  diffs = [a_by_seed[s] - b_by_seed[s] for s in common]
+  won = {'pairs': len(common), 'a_won': sum(x > 0 for x in diffs),
+         'b_won': sum(x < 0 for x in diffs)}
+  r = seed_correlation(a_by_seed, b_by_seed)
+  if len(common) >= 2 and (r is None or r > 0):
     d = mean_interval(diffs, level)
     sd = float(np.std(diffs, ddof=1))
-    return {**d, 'paired': True, 'p': _p_value(d['mean'], sd / math.sqrt(len(diffs)),
-                                                len(diffs) - 1),
-            'a_won': sum(x > 0 for x in diffs), 'b_won': sum(x < 0 for x in diffs)}
+    return {**d, 'paired': True, 'r': r, **won,
+            'p': _p_value(d['mean'], sd / math.sqrt(len(diffs)), len(diffs) - 1)}
   a, b = (np.asarray(list(x.values()), float) for x in (a_by_seed, b_by_seed))
   if a.size == 0 or b.size == 0:
     raise ValueError('difference needs at least one value in each group')
   mean = float(a.mean() - b.mean())
   out = {'mean': mean, 'half_width': None, 'low': None, 'high': None,
-         'n': int(min(a.size, b.size)), 'paired': False, 'p': None}
+         'n': int(min(a.size, b.size)), 'paired': False, 'r': r, 'p': None,
+         **(won if len(common) >= 2 else {})}
   if a.size < 2 or b.size < 2:
     return out
   va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
