@@ -15,6 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Committed reports that ship their runs' small files (config, metrics, final summary).
 COMMITTED = ('docs/time_to_accuracy', 'docs/compare_cifar_cpu/questions',
              'docs/compare_cifar_cpu/lr_grid', 'docs/compare_cifar_cpu/ladder',
+             'docs/compare_cifar_cpu/rerun',
              'docs/precision_cifar_cpu/precision')
 
 
@@ -210,7 +211,7 @@ def test_the_committed_budgets_table_is_read_from_both_rungs_run_files(monkeypat
   monkeypatch.chdir(ROOT)  # Its columns are named by the rungs' folders, as committed.
   rungs = ['docs/compare_cifar_cpu/questions', 'docs/compare_cifar_cpu/ladder']
   with open('docs/compare_cifar_cpu/budgets.md') as f:
-    assert ladder.markdown(rungs) == f.read()
+    assert ladder.markdown(rungs, ['docs']) == f.read()
 
 
 def test_the_readme_demo_figures_are_those_of_the_committed_runs():
@@ -400,23 +401,40 @@ def test_the_docs_muon_figures_are_read_from_the_committed_runs():
           f"{muon.batch_size}, {100 * ns / step:.2f}%") in flat
 
 
-def test_the_rerun_spread_and_q3cs_seed_correlation_are_read_from_the_run_files():
+def test_the_rerun_spread_and_the_probe_are_read_from_the_run_files():
   import numpy as np
+  """docs/compare_cifar_cpu/README.md's rerun figures: the five reruns of the CPU rung's nin,
+  every rerun among the committed runs, and the probe that tells the machine from the code."""
   docs = os.path.join(runs.ROOT, 'docs')
-  flat = ' '.join(open(os.path.join(docs, 'compare_cifar_cpu', 'README.md')).read().split())
-  moved = sorted(100 * p['test'] for p in results.reruns([docs]))
-  assert len(moved) == 3
-  assert (f'Their test accuracy moved by {moved[0]:.2f}, {moved[1]:.2f} and {moved[2]:.2f} '
-          f'points') in flat
+  cpu = os.path.join(docs, 'compare_cifar_cpu')
+  flat = ' '.join(open(os.path.join(cpu, 'README.md')).read().split())
+  five = sorted(results.reruns([os.path.join(cpu, 'questions'), os.path.join(cpu, 'rerun')]),
+                key=lambda p: p['runs'][0][-1])
+  assert len(five) == 5
+  moved = ', '.join(f"{100 * p['test']:.2f}" for p in five)
+  assert f'their test accuracy moved by {moved} points' in flat
+  spread = results.rerun_spread([docs])
+  assert (f"finds {spread['pairs']} pairs: test accuracy moved by {100 * spread['mean']:.2f} "
+          f"points on average, at most {100 * spread['max']:.2f}") in flat
+  with open(os.path.join(cpu, 'questions', 'report.json')) as f:
+    nin = next(g for g in json.load(f)['groups'] if g['group'] == 'nin')
+  sd = 100 * nin['test_accuracy_std']
+  assert (f'a standard deviation of {sd:.2f} points (over all 7), and two independent draws of '
+          f'that spread differ by {2 / np.sqrt(np.pi) * sd:.2f} points on average') in flat
+  every = sorted(100 * p['test'] for p in results.reruns([docs]))
   readme = ' '.join(open(os.path.join(runs.ROOT, 'README.md')).read().split())
-  assert f'moved by {moved[0]:.2f} to {moved[2]:.2f} points' in readme
-  commits = sorted(c for p in results.reruns([docs]) for c in p['commits'])
-  assert all(c in flat for c in commits)
-  q = os.path.join(docs, 'compare_cifar_cpu', 'questions')
-  acc = lambda group: [workdir_lib.read_final(os.path.join(q, group, f'seed{s}'))['test_accuracy']
-                       for s in range(5)]
-  r = np.corrcoef(acc('nin'), acc('plain_params'))[0, 1]
-  assert f'correlate at r = {r:.2f} over the 5 seeds' in flat
+  assert f"moved by {every[0]:.2f} to {every[-1]:.2f} points ({len(every)} pairs)" in readme
+  def first(*path):
+    with open(os.path.join(cpu, *path, 'metrics.jsonl')) as f:
+      return json.loads(f.readline())
+  probe, rerun, committed = (first(*p) for p in (('rerun_probe', 'seed0'), ('rerun', 'nin', 'seed0'),
+                                                 ('questions', 'nin', 'seed0')))
+  assert (probe['loss'], probe['accuracy']) == (rerun['loss'], rerun['accuracy']) != (
+      committed['loss'], committed['accuracy'])
+  assert f"(loss {probe['loss']}, training accuracy {probe['accuracy']} at step 10" in flat
+  assert f"({committed['loss']}, {committed['accuracy']})" in flat
+  with open(os.path.join(cpu, 'rerun_probe', 'seed0', 'provenance.jsonl')) as f:
+    assert json.loads(f.readline())['commit'].startswith('b305890')
 
 
 def _short(verdict: str) -> str:
@@ -505,3 +523,42 @@ def results_table() -> list:
 def test_the_readme_results_are_the_reports():
   text = open(os.path.join(runs.ROOT, 'README.md')).read()
   assert '\n'.join(results_table()) in text
+
+
+def rungs_table() -> list:
+  """docs/compare_cifar_cpu/README.md's table of the ladder's answers beside the CPU rung's,
+  read from both rungs' report.json."""
+  by_rung = []
+  for rung in ('questions', 'ladder'):
+    with open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu', rung, 'report.json')) as f:
+      by_rung.append({q['id']: q for q in json.load(f)['questions']})
+  cpu, ladder_ = by_rung
+  lines = ['| question | CPU rung: A - B [95%] | ladder: A - B, test points [95%] | test '
+           '| p (Holm) | won | verdict at the ladder\'s budget |',
+           '|---|---:|---:|---|---:|---:|---|']
+  for q, a in ladder_.items():
+    t = a['test_accuracy']
+    test = questions._test(t).split(' ', 1)[1].lstrip(', ')
+    lines.append(f"| {q} {a['a']} - {a['b']} | {questions._fmt_diff(cpu[q]['test_accuracy'])} "
+                 f"| {questions._fmt_diff(t)} | {test} | {t['p_holm']:.2g} "
+                 f"| {t['a_won']} of {t['pairs']} | {_short(a['verdict'])} |")
+  return lines
+
+
+def test_the_rungs_table_is_the_reports():
+  text = open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu/README.md')).read()
+  assert '\n'.join(rungs_table()) in text
+
+
+def test_the_groups_table_is_the_reports():
+  """docs/compare_cifar_cpu/README.md's groups: each mean ± half-width its report.json holds."""
+  path = os.path.join(runs.ROOT, 'docs/compare_cifar_cpu/questions')
+  with open(os.path.join(path, 'report.json')) as f:
+    groups = json.load(f)['groups']
+  rate = {r['group']: r['config'].optimizer.learning_rate for r in results.collect(path)}
+  lines = open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu/README.md')).read().splitlines()
+  for g in groups:
+    cells = ' | '.join(f"{g[k + '_mean']:.2%} ± {g[k + '_ci']:.2%}"
+                       for k in ('test_accuracy', 'test_accuracy_tta'))
+    assert any(line.startswith(f"| `{g['group']}` |") and
+               line.endswith(f"| {rate[g['group']]:g} | {cells} |") for line in lines), g['group']

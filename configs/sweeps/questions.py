@@ -56,8 +56,9 @@ dropout anywhere: regularisation is the protocol's, the same for every family, a
 dropout is a question of its own (Q5), not a property of one architecture.
 
 The questions (`QUESTIONS`; `nin.experiments.report` reads them from the sweep's sweep.json and
-answers each with the difference of the two groups' means, paired by seed, and its
-95% interval):
+answers each with the difference of the two groups' means and its 95% interval, paired by
+seed where the seeds move both groups together and Welch's otherwise, on the seeds that chose
+nothing):
   Q1a  What does a 1x1 layer with ReLU buy over a ReLU alone? NiN against NiN whose
        hidden 1x1 layers are replaced by a ReLU, with its first block narrowed so that
        every kxk conv reads as many channels as in NiN (`relu_only_matched`: at
