@@ -483,7 +483,7 @@ def answers_table(root='docs/compare_cifar_cpu/questions') -> list:
     a, b = q['a_size'], q['b_size']
     sizes = [f"{a['params']:,} / {b['params']:,} ({a['params'] / b['params']:.2f}x)",
              f"{a['macs'] / 1e6:.2f} M / {b['macs'] / 1e6:.2f} M ({a['macs'] / b['macs']:.2f}x)"]
-    test = questions._test(t).split(' ', 1)[1].lstrip(', ')
+    test = _test_name(t)
     lines.append(f"| **{q['id']}** {q['question']} | `{q['a']}` | `{q['b']}` | {sizes[0]} "
                  f"| {sizes[1]} | {rate[q['a']]:g} / {rate[q['b']]:g} "
                  f"| {questions._fmt_diff(t)} | {test} | {t['p_holm']:.2g} "
@@ -496,12 +496,23 @@ def test_the_answers_table_is_the_reports():
   assert '\n'.join(answers_table()) in text
 
 
-def results_table() -> list:
-  """README's results: each question at both rungs, read from the rungs' report.json."""
-  by_rung = []
+def _rung_answers() -> list:
+  """Both rungs' answers, {question id: answer}, from their committed report.json."""
+  out = []
   for rung in ('questions', 'ladder'):
     with open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu', rung, 'report.json')) as f:
-      by_rung.append({q['id']: q for q in json.load(f)['questions']})
+      out.append({q['id']: q for q in json.load(f)['questions']})
+  return out
+
+
+def _test_name(t) -> str:
+  """The test column of the docs' tables: 'paired, r +0.65' or 'Welch, r -0.06'."""
+  return questions._test(t).split(' ', 1)[1].lstrip(', ')
+
+
+def results_table() -> list:
+  """README's results: each question at both rungs, read from the rungs' report.json."""
+  by_rung = _rung_answers()
   words = {'Q1a': "NiN's 1x1 + ReLU against a ReLU alone (matched widths)",
            'Q1b': "the ReLU after NiN's 1x1 layers",
            'Q3': 'NiN against a 3x3-only net at matched mult-adds',
@@ -528,17 +539,14 @@ def test_the_readme_results_are_the_reports():
 def rungs_table() -> list:
   """docs/compare_cifar_cpu/README.md's table of the ladder's answers beside the CPU rung's,
   read from both rungs' report.json."""
-  by_rung = []
-  for rung in ('questions', 'ladder'):
-    with open(os.path.join(runs.ROOT, 'docs/compare_cifar_cpu', rung, 'report.json')) as f:
-      by_rung.append({q['id']: q for q in json.load(f)['questions']})
+  by_rung = _rung_answers()
   cpu, ladder_ = by_rung
   lines = ['| question | CPU rung: A - B [95%] | ladder: A - B, test points [95%] | test '
            '| p (Holm) | won | verdict at the ladder\'s budget |',
            '|---|---:|---:|---|---:|---:|---|']
   for q, a in ladder_.items():
     t = a['test_accuracy']
-    test = questions._test(t).split(' ', 1)[1].lstrip(', ')
+    test = _test_name(t)
     lines.append(f"| {q} {a['a']} - {a['b']} | {questions._fmt_diff(cpu[q]['test_accuracy'])} "
                  f"| {questions._fmt_diff(t)} | {test} | {t['p_holm']:.2g} "
                  f"| {t['a_won']} of {t['pairs']} | {_short(a['verdict'])} |")
