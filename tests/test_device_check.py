@@ -9,7 +9,7 @@ import pytest
 
 import runs
 import test_image_folder
-from nin.checks import device_parts, device_report
+from nin.checks import device_check, device_parts, device_report
 
 
 @pytest.mark.gpu_path
@@ -73,18 +73,35 @@ def test_the_determinism_part_names_the_first_difference():
   assert '**The runs differ**: record 1, `val_loss`: 1.0 against 1.25.' in md
 
 
+def test_a_part_that_takes_its_grace_leaves_the_later_parts_their_share():
+  parts = ['nin', 'environment', 'determinism']
+  wanted = sum(device_check.BUDGETS[p] for p in parts)
+  assert device_check._budget('nin', parts, False, wanted + 30) == device_check.BUDGETS['nin']
+  left = 100.0  # Less than the 110 s the three want.
+  nin = device_check._budget('nin', parts, False, left)
+  # Stopped at its budget, NiN may overrun by the grace; what is left still holds the later
+  # parts' shares of what NiN's share came from.
+  later = left - nin - device_check._GRACE_SEC
+  shared = left - device_check._GRACE_SEC
+  assert later == pytest.approx(shared * (wanted - device_check.BUDGETS['nin']) / wanted)
+  # The last part has no one to leave time for: it gets all that is left, up to its own.
+  assert device_check._budget('determinism', ['determinism'], False, 25.0) == 25.0
+  assert device_check._budget('nin', parts, False, 20.0) == 0.0
+
+
 def test_a_part_past_its_budget_is_stopped_and_the_next_runs(tmp_path):
   out = tmp_path / 'out'
   p = subprocess.run([sys.executable, '-m', 'nin', 'device_check', '--tiny', '--seeds=50',
-                      '--parts=nin,environment', '--budget_sec=40', f'--out={out}'],
+                      '--parts=nin,environment', '--budget_sec=90', f'--out={out}'],
                      cwd=runs.ROOT, env=runs.env(), capture_output=True, text=True, timeout=300)
   assert p.returncode == 0, p.stderr
   parts = json.loads((out / 'device_check.json').read_text())['parts']
-  # 40 s is less than the two parts' budgets: NiN gets its share (two thirds), which cannot
-  # hold fifty tiny runs (three fit on a quiet CPU once the compilation cache serves seeds
-  # after the first), and the environment part still runs.
+  # 90 s is less than the two parts' budgets (210 s): NiN gets its share (five sevenths) of
+  # what is left once its 30 s of grace is set aside, 43 s, which cannot hold fifty tiny runs
+  # (the first alone takes 20 to 35 s here, and a run is not started that would not fit).
+  # Even a NiN part that takes all its grace leaves the environment part its own share.
   nin = parts['nin']
-  assert nin['budget_sec'] < 30 and nin['wall_sec'] < 30 + 35  # Its share, and the grace.
+  assert 42 < nin['budget_sec'] < 43 and nin['wall_sec'] < 43 + 35  # Its share, the grace.
   assert len(nin.get('runs', [])) < 50
   assert nin.get('stopped') or nin.get('interrupted') or nin['status'] == 'stopped at its budget'
   assert parts['environment']['status'] == 'ok' and parts['environment']['platform'] == 'cpu'

@@ -179,7 +179,10 @@ def _budget(part, remaining, tiny, left) -> float:
   up to, its share of what is left (so that a short check still reaches every part)."""
   scale = 3 if tiny else 1  # A CPU compiles slowly: tiny runs get longer.
   own, wanted = BUDGETS[part] * scale, sum(BUDGETS[p] for p in remaining) * scale
-  return max(0.0, own if left >= wanted else left * own / wanted)
+  # A part stopped at its budget may take up to _GRACE_SEC more to save and stop. While
+  # later parts wait, that grace comes out of what is shared, not out of their shares.
+  grace = _GRACE_SEC if len(remaining) > 1 else 0
+  return max(0.0, own if left >= wanted + grace else (left - grace) * own / wanted)
 
 
 def check(f) -> dict:
