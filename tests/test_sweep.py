@@ -353,3 +353,33 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
   for r in sweep_lib.load_sweep(spec + ':ladder'):
     assert sweep_lib.build_config(r).optimizer.learning_rate == chosen[r['group']], r
 
+
+
+def test_muons_grid_centres_on_the_committed_muon_runs():
+  """configs/sweeps/muon.py:lr_grid moves Muon's rate only, and its runs at 0.24 are the
+  committed Muon runs (docs/time_to_accuracy/nin_fast_quarter_muon), so that they are reused."""
+  from nin.launch import sweep as sweep_lib
+  from nin import workdir as workdir_lib
+  from nin.train import run_config
+  spec = 'configs/sweeps/muon.py:lr_grid'
+  grid = sweep_lib.load_sweep(spec)
+  assert sweep_lib.load_questions(spec, grid) == [] and len(grid) == 3 * 2
+  data = {'dataset.manual_dir': 'CIFAR', 'dataset.verify_checksum': 'False'}
+  rates = set()
+  for r in sweep_lib.load_sweep(spec, data):
+    config = sweep_lib.build_config(r)
+    rates.add(config.optimizer.learning_rate)
+    assert config.optimizer.name == 'muon' and config.optimizer.sgd_learning_rate == 1.5
+    assert config.model.width_divisor == 4 and config.num_epochs == 9.9
+    if r['group'] == 'nin_muon@lr0.24':
+      with open(os.path.join(runs.ROOT, 'docs', 'time_to_accuracy', 'nin_fast_quarter_muon',
+                             f"seed{r['seed']}", 'config.json')) as f:
+        committed = run_config.upgrade(json.load(f))
+      assert committed == json.loads(workdir_lib.config_to_json(config)), r
+  assert rates == {0.12, 0.24, 0.48}
+  import pytest
+  from nin.errors import ConfigError
+  with pytest.raises(ConfigError, match="Unknown sweep variant 'cpu'; valid: lr_grid, ladder"):
+    sweep_lib.load_sweep('configs/sweeps/muon.py:cpu')
+  with pytest.raises(ConfigError, match='LEARNING_RATE_CHOSEN is not set yet'):
+    sweep_lib.load_sweep('configs/sweeps/muon.py:ladder')
