@@ -363,7 +363,7 @@ def test_muons_grid_centres_on_the_committed_muon_runs():
   from nin.train import run_config
   spec = 'configs/sweeps/muon.py:lr_grid'
   grid = sweep_lib.load_sweep(spec)
-  assert sweep_lib.load_questions(spec, grid) == [] and len(grid) == 3 * 2
+  assert sweep_lib.load_questions(spec, grid) == [] and len(grid) == 4 * 2
   data = {'dataset.manual_dir': 'CIFAR', 'dataset.verify_checksum': 'False'}
   rates = set()
   for r in sweep_lib.load_sweep(spec, data):
@@ -376,7 +376,7 @@ def test_muons_grid_centres_on_the_committed_muon_runs():
                              f"seed{r['seed']}", 'config.json')) as f:
         committed = run_config.upgrade(json.load(f))
       assert committed == json.loads(workdir_lib.config_to_json(config)), r
-  assert rates == {0.12, 0.24, 0.48}
+  assert rates == {0.06, 0.12, 0.24, 0.48}
   import pytest
   from nin.errors import ConfigError
   with pytest.raises(ConfigError, match="Unknown sweep variant 'cpu'; valid: lr_grid, ladder"):
