@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Committed reports that ship their runs' small files (config, metrics, final summary).
 COMMITTED = ('docs/time_to_accuracy', 'docs/compare_cifar_cpu/questions',
              'docs/compare_cifar_cpu/lr_grid', 'docs/compare_cifar_cpu/ladder',
-             'docs/compare_cifar_cpu/rerun',
+             'docs/compare_cifar_cpu/rerun', 'docs/time_to_accuracy/muon_lr_grid',
              'docs/precision_cifar_cpu/precision')
 
 
@@ -570,3 +570,31 @@ def test_the_groups_table_is_the_reports():
                        for k in ('test_accuracy', 'test_accuracy_tta'))
     assert any(line.startswith(f"| `{g['group']}` |") and
                line.endswith(f"| {rate[g['group']]:g} | {cells} |") for line in lines), g['group']
+
+
+def test_muons_grid_in_the_docs_is_read_from_its_report():
+  """docs/time_to_accuracy/README.md's table of Muon's grid is its report's, and the ladder
+  variant trains at no rate until the grid has chosen one inside its range."""
+  from nin.experiments import questions
+  from nin.launch import sweep as sweep_lib
+  with open(os.path.join(ROOT, 'docs/time_to_accuracy/muon_lr_grid/report.json')) as f:
+    grid = json.load(f)
+  (choice,) = grid['learning_rates']
+  choice['rates'] = {float(r): v for r, v in choice['rates'].items()}
+  text = open(os.path.join(ROOT, 'docs/time_to_accuracy/README.md')).read()
+  table = questions.learning_rate_section([choice])
+  assert '\n'.join(table[4:]) in text
+  def val(rate, seed):
+    with open(os.path.join(ROOT, 'docs/time_to_accuracy/muon_lr_grid', f'nin_muon@lr{rate}',
+                           f'seed{seed}', 'final_metrics.json')) as f:
+      return 100 * json.load(f)['val_accuracy']
+  gaps = [val(r, s) - val(0.48, t) for r in (0.12, 0.24) for s in (0, 1) for t in (0, 1)]
+  flat = ' '.join(text.split())
+  assert f'by {min(gaps):.2f} to {max(gaps):.2f} points on validation' in flat
+  assert (f"0.12 and 0.24 differ by "
+          f"{100 * (choice['rates'][0.12] - choice['rates'][0.24]):.2f} points") in flat
+  muon = sweep_lib._load_module('configs/sweeps/muon.py', 'muon_sweep')
+  planned = {round(muon.LEARNING_RATE * s, 6) for s in muon.LR_STEPS}
+  complete = set(choice['rates']) == planned
+  inside = min(planned) < choice['chosen'] < max(planned)
+  assert muon.LEARNING_RATE_CHOSEN == (choice['chosen'] if complete and inside else None)
