@@ -354,7 +354,6 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
     assert sweep_lib.build_config(r).optimizer.learning_rate == chosen[r['group']], r
 
 
-
 def test_muons_grid_centres_on_the_committed_muon_runs():
   """configs/sweeps/muon.py:lr_grid moves Muon's rate only, and its runs at 0.24 are the
   committed Muon runs (docs/time_to_accuracy/nin_fast_quarter_muon), so that they are reused."""

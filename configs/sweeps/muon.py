@@ -62,7 +62,7 @@ def get_sweep(arg=None):
     for step in LR_STEPS:
       for seed in LR_GRID_SEEDS:
         lr = round(LEARNING_RATE * step, 6)
-        runs.append({'group': f'nin_muon@lr{lr:g}', 'seed': seed, 'config': CONFIG,
+        runs.append({'group': questions.lr_group('nin_muon', lr), 'seed': seed, 'config': CONFIG,
                      'overrides': {**OVERRIDES, 'optimizer.learning_rate': lr}})
     return runs
   if LEARNING_RATE_CHOSEN is None:
