@@ -591,6 +591,8 @@ def test_muons_grid_in_the_docs_is_read_from_its_report():
   gaps = [val(r, s) - val(0.48, t) for r in (0.12, 0.24) for s in (0, 1) for t in (0, 1)]
   flat = ' '.join(text.split())
   assert f'by {min(gaps):.2f} to {max(gaps):.2f} points on validation' in flat
+  low = [val(0.12, s) - val(0.06, t) for s in (0, 1) for t in (0, 1)]
+  assert f'0.06 by {min(low):.2f} to {max(low):.2f} points against each seed at 0.12' in flat
   assert (f"0.12 and 0.24 differ by "
           f"{100 * (choice['rates'][0.12] - choice['rates'][0.24]):.2f} points") in flat
   muon = sweep_lib._load_module('configs/sweeps/muon.py', 'muon_sweep')

@@ -380,5 +380,29 @@ def test_muons_grid_centres_on_the_committed_muon_runs():
   from nin.errors import ConfigError
   with pytest.raises(ConfigError, match="Unknown sweep variant 'cpu'; valid: lr_grid, ladder"):
     sweep_lib.load_sweep('configs/sweeps/muon.py:cpu')
-  with pytest.raises(ConfigError, match='LEARNING_RATE_CHOSEN is not set yet'):
-    sweep_lib.load_sweep('configs/sweeps/muon.py:ladder')
+  # The answer: Muon at the chosen rate against the ladder's own `nin` runs, whose seeds 2-4
+  # are committed and are copied in, so their configs must be the ladder's to the last field.
+  muon = sweep_lib._load_module('configs/sweeps/muon.py', 'muon_sweep')
+  answer = sweep_lib.load_sweep('configs/sweeps/muon.py:ladder', data)
+  ladder = {(r['group'], r['seed']): r
+            for r in sweep_lib.load_sweep('configs/sweeps/questions.py:ladder', data)}
+  assert sorted({r['seed'] for r in answer}) == [2, 3, 4, 5, 6] and len(answer) == 10
+  (question,) = sweep_lib.load_questions('configs/sweeps/muon.py:ladder', answer)
+  assert question['seeds'] == [2, 3, 4, 5, 6] and question['chose'] == [0, 1]
+  for r in answer:
+    config = json.loads(workdir_lib.config_to_json(sweep_lib.build_config(r)))
+    assert config['eval_every_epochs'] == 0.5 and config['model']['width_divisor'] == 4
+    if r['group'] == 'nin_muon':
+      assert config['optimizer']['name'] == 'muon'
+      assert config['optimizer']['learning_rate'] == muon.LEARNING_RATE_CHOSEN == 0.12
+      continue
+    assert r['group'] == 'nin'
+    # The ladder itself trains seeds 0-4 so far; its seeds 5-6 are these runs' configs.
+    ours = json.loads(workdir_lib.config_to_json(sweep_lib.build_config(
+        {**ladder[('nin', 2)], 'seed': r['seed']})))
+    assert config == ours and config['optimizer']['name'] == 'sgd'
+    committed = os.path.join(runs.ROOT, 'docs', 'compare_cifar_cpu', 'ladder', 'nin',
+                             f"seed{r['seed']}", 'config.json')
+    if os.path.exists(committed):
+      with open(committed) as f:
+        assert run_config.upgrade(json.load(f)) == config, r
