@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMITTED = ('docs/time_to_accuracy', 'docs/compare_cifar_cpu/questions',
              'docs/compare_cifar_cpu/lr_grid', 'docs/compare_cifar_cpu/ladder',
              'docs/compare_cifar_cpu/rerun', 'docs/time_to_accuracy/muon_lr_grid',
-             'docs/precision_cifar_cpu/precision')
+             'docs/time_to_accuracy/muon_ladder', 'docs/precision_cifar_cpu/precision')
 
 
 def _fake_run(root, group, seed, evals, reached):
@@ -600,3 +600,48 @@ def test_muons_grid_in_the_docs_is_read_from_its_report():
   complete = set(choice['rates']) == planned
   inside = min(planned) < choice['chosen'] < max(planned)
   assert muon.LEARNING_RATE_CHOSEN == (choice['chosen'] if complete and inside else None)
+
+
+def test_muons_answer_in_the_docs_is_read_from_its_report():
+  """docs/time_to_accuracy/README.md's answer on seeds that chose nothing: M1's intervals,
+  test and seeds from muon_ladder/report.json, the group means, FLOPs and training accuracy
+  from the run files committed beside it."""
+  import glob
+  folder = os.path.join(ROOT, 'docs/time_to_accuracy/muon_ladder')
+  with open(os.path.join(folder, 'report.json')) as f:
+    report = json.load(f)
+  (m1,) = report['questions']
+  assert (m1['id'], m1['a'], m1['b'], m1['ahead']) == ('M1', 'nin_muon', 'nin', 'a')
+  flat = ' '.join(open(os.path.join(ROOT, 'docs/time_to_accuracy/README.md')).read().split())
+  cell = lambda d: f"{100 * d['mean']:+.2f} [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]"
+  keys = ('test_accuracy', 'test_accuracy_tta', 'val_accuracy')
+  assert f"| Muon minus SGD | | {' | '.join(cell(m1[k]) for k in keys)} |" in flat
+  test = m1['test_accuracy']
+  assert all(m1[k]['low'] > 0 for k in keys)
+  assert not test['paired'] and test['r'] < 0
+  assert f"correlate at r = {test['r']:.2f}" in flat
+  assert f"Muon won on all {test['pairs']} seeds both sides have" in flat
+  assert test['a_won'] == test['pairs']
+  assert (f"**+{100 * test['mean']:.2f} points test accuracy** (95% interval "
+          f"+{100 * test['low']:.2f} to +{100 * test['high']:.2f}; "
+          f"+{100 * m1['test_accuracy_tta']['mean']:.2f} with TTA)") in flat
+  finals = {}
+  for group in ('nin_muon', 'nin'):
+    finals[group] = []
+    for path in sorted(glob.glob(os.path.join(folder, group, 'seed*', 'final_metrics.json'))):
+      with open(path) as f:
+        finals[group].append(json.load(f))
+  mean = lambda g, k: 100 * sum(f[k] for f in finals[g]) / len(finals[g])
+  seeds = lambda g: f"{2}-{1 + len(finals[g])}"
+  for name, group in (('Muon at 0.12', 'nin_muon'), ('SGD at 0.75', 'nin')):
+    row = ' | '.join(f'{mean(group, k):.2f}%' for k in keys)
+    assert f'| {name} | {seeds(group)} | {row} |' in flat
+  flops = {g: finals[g][0]['train_flops'] for g in finals}
+  assert all(f['train_flops'] == flops[g] for g in finals for f in finals[g])
+  assert finals['nin_muon'][0]['optimizer_flops_per_step'] > 0
+  assert (f"are {flops['nin_muon'] / 1e12:.3f} TFLOP a run against SGD's "
+          f"{flops['nin'] / 1e12:.3f} (+{100 * (flops['nin_muon'] / flops['nin'] - 1):.2f}%)") in flat
+  fit = {g: (mean(g, 'train_accuracy'), mean(g, 'val_accuracy')) for g in finals}
+  assert (f"(Muon {fit['nin_muon'][0]:.2f}%, SGD {fit['nin'][0]:.2f}%, the last interval's mean "
+          f"on augmented images) is only {fit['nin_muon'][0] - fit['nin_muon'][1]:.2f} and "
+          f"{fit['nin'][0] - fit['nin'][1]:.2f} points above") in flat
