@@ -620,6 +620,10 @@ def test_muons_answer_in_the_docs_is_read_from_its_report():
   assert all(m1[k]['low'] > 0 for k in keys)
   assert not test['paired'] and test['r'] < 0
   assert f"correlate at r = {test['r']:.2f}" in flat
+  tta, val = m1['test_accuracy_tta'], m1['val_accuracy']
+  assert tta['paired'] and val['paired'] and tta['n'] == val['n'] == test['pairs']
+  assert (f"correlate at r = {tta['r']:.2f} and {val['r']:.2f}, and those differences are "
+          f"paired over the {test['pairs']} common seeds") in flat
   assert f"Muon won on all {test['pairs']} seeds both sides have" in flat
   assert test['a_won'] == test['pairs']
   assert (f"**+{100 * test['mean']:.2f} points test accuracy** (95% interval "
