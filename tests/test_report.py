@@ -628,18 +628,18 @@ def test_muons_answer_in_the_docs_is_read_from_its_report():
   assert test['a_won'] == test['pairs']
   assert (f"**+{100 * test['mean']:.2f} points test accuracy** (95% interval "
           f"+{100 * test['low']:.2f} to +{100 * test['high']:.2f}; "
-          f"+{100 * m1['test_accuracy_tta']['mean']:.2f} with TTA)") in flat
-  finals = {}
+          f"+{100 * tta['mean']:.2f} with TTA)") in flat
+  finals, seeds = {}, {}
   for group in ('nin_muon', 'nin'):
-    finals[group] = []
-    for path in sorted(glob.glob(os.path.join(folder, group, 'seed*', 'final_metrics.json'))):
-      with open(path) as f:
-        finals[group].append(json.load(f))
+    paths = sorted(glob.glob(os.path.join(folder, group, 'seed*', 'final_metrics.json')))
+    finals[group] = [json.load(open(p)) for p in paths]
+    found = [int(os.path.basename(os.path.dirname(p))[len('seed'):]) for p in paths]
+    assert found == list(range(found[0], found[-1] + 1)), found  # A range, as the table says.
+    seeds[group] = f'{found[0]}-{found[-1]}'
   mean = lambda g, k: 100 * sum(f[k] for f in finals[g]) / len(finals[g])
-  seeds = lambda g: f"{2}-{1 + len(finals[g])}"
   for name, group in (('Muon at 0.12', 'nin_muon'), ('SGD at 0.75', 'nin')):
     row = ' | '.join(f'{mean(group, k):.2f}%' for k in keys)
-    assert f'| {name} | {seeds(group)} | {row} |' in flat
+    assert f'| {name} | {seeds[group]} | {row} |' in flat
   flops = {g: finals[g][0]['train_flops'] for g in finals}
   assert all(f['train_flops'] == flops[g] for g in finals for f in finals[g])
   assert finals['nin_muon'][0]['optimizer_flops_per_step'] > 0
