@@ -384,6 +384,14 @@ def test_muons_grid_centres_on_the_committed_muon_runs():
   # are committed and are copied in, so their configs must be the ladder's to the last field.
   muon = sweep_lib._load_module('configs/sweeps/muon.py', 'muon_sweep')
   answer = sweep_lib.load_sweep('configs/sweeps/muon.py:ladder', data)
+  # Before its grid has chosen, the answer refuses to train Muon at a rate nobody chose
+  # (this module object is this test's own: the file itself keeps its choice).
+  chosen, muon.LEARNING_RATE_CHOSEN = muon.LEARNING_RATE_CHOSEN, None
+  with pytest.raises(ValueError, match='LEARNING_RATE_CHOSEN is not set yet: run '
+                     'muon.py:lr_grid'):
+    muon.get_sweep('ladder')
+  assert len(muon.get_sweep('lr_grid')) == 8  # The grid itself needs no choice.
+  muon.LEARNING_RATE_CHOSEN = chosen
   ladder = {(r['group'], r['seed']): r
             for r in sweep_lib.load_sweep('configs/sweeps/questions.py:ladder', data)}
   assert sorted({r['seed'] for r in answer}) == [2, 3, 4, 5, 6] and len(answer) == 10
