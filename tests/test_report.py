@@ -253,12 +253,22 @@ def test_a_learning_rate_grid_names_each_groups_best_rate_on_validation(tmp_path
     for rate, val in finals.items():
       for seed in (0, 1):
         _fake_run(root, f'{group}@lr{rate:g}', seed, [(10, val + 0.01 * seed)], {})
+  # wide's grid is part-trained: 0.75 done, one seed of 1.5 finished and the other started
+  # but not finished, so its higher mean at 1.5 chooses nothing yet.
+  _fake_run(root, 'wide@lr0.75', 0, [(10, 0.50)], {})
+  _fake_run(root, 'wide@lr0.75', 1, [(10, 0.52)], {})
+  _fake_run(root, 'wide@lr1.5', 0, [(10, 0.70)], {})
+  os.makedirs(os.path.join(root, 'wide@lr1.5', 'seed1'))
+  with open(os.path.join(root, 'wide@lr1.5', 'seed1', workdir_lib.CONFIG_FILE), 'w') as f:
+    f.write(workdir_lib.config_to_json(plain_config.get_config('airbench')))
   text = report.write_report(root, figures=False)
   with open(os.path.join(root, 'report.json')) as f:
     chosen = {c['group']: c['chosen'] for c in json.load(f)['learning_rates']}
-  assert chosen == {'nin': 1.5, 'plain': 0.75}
+  assert chosen == {'nin': 1.5, 'plain': 0.75, 'wide': None}
   assert '| nin | 60.50% | **66.50%** | 62.50% | 1.5 |' in text
   assert "| plain | **71.50%** | 70.50% | 40.50% | 0.75 (grid's edge) |" in text
+  assert '| wide | 51.00% | 70.00% | — | not yet (3 of 4 runs) |' in text
+  assert 'A group whose grid has runs still to finish has no choice yet.' in text
 
 
 def test_the_ladder_puts_each_budgets_answer_side_by_side(tmp_path):

@@ -221,15 +221,24 @@ def section(answers: list, reruns=None) -> list:
 
 def chosen_learning_rates(rows: list) -> list:
   """For a learning-rate grid (groups named 'group@lr<rate>'): per group, each rate's mean
-  validation accuracy and the rate that scored best, [{'group', 'rates', 'chosen'}]. The
-  choice reads validation accuracy only, never the test split."""
+  validation accuracy and the rate that scored best, [{'group', 'rates', 'chosen', 'finished',
+  'expected'}]. The choice reads validation accuracy only, never the test split, and is made
+  only once every run of the group's grid has finished ('chosen' is None until then: a rate
+  with one seed of two, or none, cannot lose fairly)."""
   grid = {}
   for row in rows:
     group, sep, rate = row['group'].partition('@lr')
-    if sep and row.get('val_accuracy_mean') is not None:
-      grid.setdefault(group, {})[float(rate)] = row['val_accuracy_mean']
-  return [{'group': g, 'rates': rates, 'chosen': max(rates, key=rates.get)}
-          for g, rates in grid.items()]
+    if not sep:
+      continue
+    g = grid.setdefault(group, {'group': group, 'rates': {}, 'finished': 0, 'expected': 0})
+    g['finished'] += row.get('finished', 0)
+    g['expected'] += row.get('expected', 0)
+    if row.get('val_accuracy_mean') is not None:
+      g['rates'][float(rate)] = row['val_accuracy_mean']
+  for g in grid.values():
+    complete = g['rates'] and g['finished'] == g['expected']
+    g['chosen'] = max(g['rates'], key=g['rates'].get) if complete else None
+  return [g for g in grid.values() if g['rates']]
 
 
 def learning_rate_section(choices: list) -> list:
@@ -239,12 +248,18 @@ def learning_rate_section(choices: list) -> list:
   lines = ['## Learning rates chosen on validation', '',
            'Mean validation accuracy of each group at each peak learning rate of the grid; '
            'the chosen rate is the best (bold). The test split plays no part in it. A choice '
-           "at the grid's edge is marked: the best rate may lie beyond it.", '',
+           "at the grid's edge is marked: the best rate may lie beyond it."
+           + (' A group whose grid has runs still to finish has no choice yet.'
+              if any(c['chosen'] is None for c in choices) else ''), '',
            '| group | ' + ' | '.join(f'{r:g}' for r in rates) + ' | chosen |',
            '|---|' + '---:|' * len(rates) + '---:|']
   for c in choices:
     cells = [('**{:.2%}**' if r == c['chosen'] else '{:.2%}').format(c['rates'][r])
              if r in c['rates'] else '—' for r in rates]
-    edge = " (grid's edge)" if c['chosen'] in (min(c['rates']), max(c['rates'])) else ''
-    lines.append(f"| {c['group']} | " + ' | '.join(cells) + f" | {c['chosen']:g}{edge} |")
+    if c['chosen'] is None:
+      chosen = f"not yet ({c['finished']} of {c['expected']} runs)"
+    else:
+      edge = " (grid's edge)" if c['chosen'] in (min(c['rates']), max(c['rates'])) else ''
+      chosen = f"{c['chosen']:g}{edge}"
+    lines.append(f"| {c['group']} | " + ' | '.join(cells) + f' | {chosen} |')
   return lines + ['']
