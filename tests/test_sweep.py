@@ -236,7 +236,7 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
   # otherwise, so that its runs at the chosen rate are the ladder's seeds 0 and 1.
   spec = 'configs/sweeps/questions.py:ladder_lr_grid'
   ladder_grid = sweep_lib.load_sweep(spec)
-  assert sweep_lib.load_questions(spec, ladder_grid) == [] and len(ladder_grid) == 7 * 3 * 2
+  assert sweep_lib.load_questions(spec, ladder_grid) == []
   ladder_runs = {(r['group'], r['seed']): sweep_lib.build_config(r).to_dict()
                  for r in sweep_lib.load_sweep('configs/sweeps/questions.py:ladder')
                  if r['seed'] in (0, 1)}
@@ -248,7 +248,9 @@ def test_the_questions_sweep_pairs_groups_matched_as_it_says():
     if config.optimizer.learning_rate == ladder_runs[group, r['seed']]['optimizer'][
         'learning_rate']:
       assert config.to_dict() == ladder_runs[group, r['seed']], r
-  assert rates['nin'] == {0.375, 0.75, 1.5} and rates['plain_matched'] == {0.75, 1.5, 3.0}
+  assert rates['nin'] == {0.375, 0.75, 1.5}
+  # plain_matched's best sat at the lower edge: its grid goes on down (the corner's does not).
+  assert rates['plain_matched'] == {0.375, 0.75, 1.5, 3.0} and len(ladder_grid) == 7 * 3 * 2 + 2
   # The corner: the CPU rung's nets for the ladder's 9.9 epochs, its grid around the CPU
   # rates; the corner itself refuses to train before its grid has chosen.
   spec = 'configs/sweeps/questions.py:corner_lr_grid'
@@ -352,6 +354,41 @@ def test_the_chosen_learning_rates_are_the_committed_grids_and_its_runs_are_reus
       assert run == run_config.upgrade(committed_config('lr_grid', twin, f"seed{r['seed']}")), r
   for r in sweep_lib.load_sweep(spec + ':ladder'):
     assert sweep_lib.build_config(r).optimizer.learning_rate == chosen[r['group']], r
+
+
+def test_the_ladders_grid_is_its_sweeps_runs_and_reuses_the_ladders_seeds_0_and_1():
+  """docs/compare_cifar_cpu/ladder_lr_grid (published while it trains): every committed run is
+  the sweep's config, and its runs at each group's current rate are the ladder's own seeds 0
+  and 1, file for file, so that the grid trains only its off-centre rates."""
+  from nin.launch import sweep as sweep_lib
+  from nin import workdir as workdir_lib
+  from nin.train import run_config
+  spec = 'configs/sweeps/questions.py'
+  sweep_file = sweep_lib._load_module(spec, 'questions_sweep')
+  docs = os.path.join(runs.ROOT, 'docs', 'compare_cifar_cpu')
+  data = {'dataset.manual_dir': 'CIFAR', 'dataset.verify_checksum': 'False'}
+  planned = sweep_lib.load_sweep(spec + ':ladder_lr_grid', data)
+  committed = 0
+  for r in planned:
+    run_dir = os.path.join(docs, 'ladder_lr_grid', r['group'], f"seed{r['seed']}")
+    if not os.path.exists(run_dir):
+      continue
+    committed += 1
+    with open(os.path.join(run_dir, 'config.json')) as f:
+      assert run_config.upgrade(json.load(f)) == json.loads(
+          workdir_lib.config_to_json(sweep_lib.build_config(r))), r
+    group, rate = r['group'].split('@lr')
+    if float(rate) == sweep_file.LEARNING_RATES[group]:
+      twin = os.path.join(docs, 'ladder', group, f"seed{r['seed']}")
+      for name in os.listdir(twin):
+        with open(os.path.join(twin, name)) as a, open(os.path.join(run_dir, name)) as b:
+          assert a.read() == b.read(), (r['group'], r['seed'], name)
+  # The 14 centre runs at least, and the report lists every planned run.
+  assert committed >= 14
+  with open(os.path.join(docs, 'ladder_lr_grid', 'report.json')) as f:
+    groups = json.load(f)['groups']
+  assert sum(g['expected'] for g in groups) == len(planned) == 44
+  assert sum(g['finished'] for g in groups) == committed
 
 
 def test_muons_grid_centres_on_the_committed_muon_runs():

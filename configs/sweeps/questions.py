@@ -32,9 +32,12 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 
   # The peak learning rates at the ladder's own budget: each group at half, once and twice
-  # the rate the CPU grid chose for it (LADDER_LR_STEPS), 2 seeds. The runs at the chosen rate
-  # are the ladder's seeds 0 and 1 (the same configs: copy them in); the other 28 take about
-  # 7.5 hours on 2 CPU cores. `python -m nin report runs/questions_ladder_lr` names the best.
+  # the rate the CPU grid chose for it (LADDER_LR_STEPS), 2 seeds, and a doubling further where
+  # the best sat at an edge (LADDER_LR_EXTENDED). The runs at the CPU rate are the ladder's
+  # seeds 0 and 1 (the same configs: copy them in); the other 30 take about 11 hours on 2 CPU
+  # cores (about 40 minutes a run, two at a time on one core each; the sweep resumes where it
+  # stopped). `python -m nin report runs/questions_ladder_lr` names the best once a group's
+  # runs have all finished.
   python -m nin sweep configs/sweeps/questions.py:ladder_lr_grid --workdir runs/questions_ladder_lr \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 
@@ -175,6 +178,10 @@ LEARNING_RATES = {
 # either side), on the grid's seeds; groups in the order of the questions they decide most
 # (Q3's pair first: its answer at the ladder was the one the CPU rates left in doubt).
 LADDER_LR_STEPS = (0.5, 1.0, 2.0)
+# Extended where a group's best sat at the grid's edge: plain_matched's 0.75 (half its CPU rate)
+# beat its 1.5 on both seeds, so its grid goes on down a doubling (its 3.0, the other edge,
+# fell to chance near the peak at the CPU rung).
+LADDER_LR_EXTENDED = {'plain_matched': (0.25,)}
 LADDER_LR_ORDER = ('plain_matched', 'nin', 'plain_params', 'nin_relu_only_matched',
                    'nin_relu_only_params', 'nin_linear_1x1', 'nin_dropout')
 # The corner: the CPU rung's nets (CPU_MODEL, an eighth of NiN's widths) for the ladder's 9.9
@@ -258,7 +265,8 @@ def get_sweep(arg=None):
                      'questions.py:corner_lr_grid and copy its report\'s choices in')
   if variant in ('ladder_lr_grid', 'corner_lr_grid'):
     for group in (g for g in LADDER_LR_ORDER if g in groups):
-      for step in LADDER_LR_STEPS:
+      extended = LADDER_LR_EXTENDED.get(group, ()) if variant == 'ladder_lr_grid' else ()
+      for step in LADDER_LR_STEPS + extended:
         for seed in LR_GRID_SEEDS:
           lr = LEARNING_RATES[group] * step
           config, overrides = _overrides(group, variant)
