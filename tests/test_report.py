@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMITTED = ('docs/time_to_accuracy', 'docs/compare_cifar_cpu/questions',
              'docs/compare_cifar_cpu/lr_grid', 'docs/compare_cifar_cpu/ladder',
              'docs/compare_cifar_cpu/rerun', 'docs/time_to_accuracy/muon_lr_grid',
-             'docs/time_to_accuracy/muon_ladder', 'docs/precision_cifar_cpu/precision')
+             'docs/time_to_accuracy/muon_ladder', 'docs/compare_cifar_cpu/ladder_lr_grid',
+             'docs/precision_cifar_cpu/precision')
 
 
 def _fake_run(root, group, seed, evals, reached):
@@ -580,6 +581,32 @@ def test_the_groups_table_is_the_reports():
                        for k in ('test_accuracy', 'test_accuracy_tta'))
     assert any(line.startswith(f"| `{g['group']}` |") and
                line.endswith(f"| {rate[g['group']]:g} | {cells} |") for line in lines), g['group']
+
+
+def test_the_ladders_grid_so_far_in_the_docs_is_read_from_its_report():
+  """docs/compare_cifar_cpu/README.md's account of the ladder's grid while it trains: the runs
+  finished and plain_matched's validation means, from ladder_lr_grid/report.json; no group is
+  named as chosen while its grid has runs to finish."""
+  with open(os.path.join(ROOT, 'docs/compare_cifar_cpu/ladder_lr_grid/report.json')) as f:
+    grid = json.load(f)
+  flat = ' '.join(open(os.path.join(ROOT, 'docs/compare_cifar_cpu/README.md')).read().split())
+  finished = sum(g['finished'] for g in grid['groups'])
+  expected = sum(g['expected'] for g in grid['groups'])
+  assert f'({finished} of {expected} runs so far)' in flat
+  choices = {c['group']: c for c in grid['learning_rates']}
+  plain = choices['plain_matched']
+  assert plain['chosen'] is None and plain['finished'] < plain['expected']  # 3.0 still to run.
+  rates = {float(r): v for r, v in plain['rates'].items()}
+  assert max(rates, key=rates.get) == 0.75
+  assert (f'at 0.75 than at its CPU rate 1.5 on both seeds ({rates[0.75]:.2%} against '
+          f'{rates[1.5]:.2%} mean validation accuracy), and better than at 0.375 '
+          f'({rates[0.375]:.2%})') in flat
+  # "On both seeds": each seed at 0.75 above the same seed at 1.5 (and at 0.375).
+  def val(rate, seed):
+    with open(os.path.join(ROOT, 'docs/compare_cifar_cpu/ladder_lr_grid',
+                           f'plain_matched@lr{rate}', f'seed{seed}', 'final_metrics.json')) as f:
+      return json.load(f)['val_accuracy']
+  assert all(val(0.75, s) > max(val(1.5, s), val(0.375, s)) for s in (0, 1))
 
 
 def test_muons_grid_in_the_docs_is_read_from_its_report():
