@@ -34,9 +34,9 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
   # The peak learning rates at the ladder's own budget: each group at half, once and twice
   # the rate the CPU grid chose for it (LADDER_LR_STEPS), 2 seeds, and a doubling further where
   # the best sat at an edge (LADDER_LR_EXTENDED). The runs at the CPU rate are the ladder's
-  # seeds 0 and 1 (the same configs: copy them in); the other 30 take about 11 hours on 2 CPU
-  # cores (about 40 minutes a run, two at a time on one core each; the sweep resumes where it
-  # stopped). `python -m nin report runs/questions_ladder_lr` names the best once a group's
+  # seeds 0 and 1 (the same configs: copy them in); the other 30 take about 8 hours on 2 CPU
+  # cores (10 to 36 minutes of training a run, two at a time on one core each; the sweep
+  # resumes where it stopped). `python -m nin report runs/questions_ladder_lr` names the best once a group's
   # runs have all finished.
   python -m nin sweep configs/sweeps/questions.py:ladder_lr_grid --workdir runs/questions_ladder_lr \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
