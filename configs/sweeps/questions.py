@@ -36,8 +36,8 @@ r"""The comparison as questions: each a pair of groups that differ in one thing.
   # the best sat at an edge (LADDER_LR_EXTENDED). The runs at the CPU rate are the ladder's
   # seeds 0 and 1 (the same configs: copy them in); the other 30 take about 8 hours on 2 CPU
   # cores (10 to 36 minutes of training a run, two at a time on one core each; the sweep
-  # resumes where it stopped). `python -m nin report runs/questions_ladder_lr` names the best once a group's
-  # runs have all finished.
+  # resumes where it stopped). `python -m nin report runs/questions_ladder_lr` names each
+  # group's best once its runs have all finished.
   python -m nin sweep configs/sweeps/questions.py:ladder_lr_grid --workdir runs/questions_ladder_lr \
       --override dataset.manual_dir=CIFAR_FOLDER --override dataset.verify_checksum=False
 

@@ -231,8 +231,8 @@ def chosen_learning_rates(rows: list) -> list:
     if not sep:
       continue
     g = grid.setdefault(group, {'group': group, 'rates': {}, 'finished': 0, 'expected': 0})
-    g['finished'] += row.get('finished', 0)
-    g['expected'] += row.get('expected', 0)
+    g['finished'] += row['finished']
+    g['expected'] += row['expected']
     if row.get('val_accuracy_mean') is not None:
       g['rates'][float(rate)] = row['val_accuracy_mean']
   for g in grid.values():
